@@ -1,0 +1,171 @@
+"""The composition root: builds the store, the service and the web server, and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import structlog
+from aiohttp import web
+
+from hall_controller.services import HallService
+from hall_controller.settings import Settings
+from hall_controller.store import EventLog
+from hall_controller.store.errors import StoreError
+from hall_controller.web.api import build_app
+
+log = structlog.get_logger(__name__)
+
+PERSON_KEY_FILE = "person-key"
+EVENT_LOG_FILE = "events.sqlite3"
+
+
+class StartupError(Exception):
+    """The controller cannot start; the message says what to fix."""
+
+
+def default_data_dir(hall_id: str) -> Path:
+    """systemd's StateDirectory when set, else the user's data directory, per hall."""
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hall-controller" / hall_id
+
+
+def load_person_key(path: Path) -> bytes:
+    """The hall's secret for keyed ID hashes, created (mode 0600) on first start."""
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return key
+    except OSError as exc:
+        raise StartupError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(key) < 32:
+        raise StartupError(f"{path} is shorter than 32 bytes; restore it from backup")
+    return key
+
+
+@dataclass(slots=True)
+class Controller:
+    """A running controller: its service, event log and web server."""
+
+    service: HallService
+    event_log: EventLog
+    runner: web.AppRunner
+    url: str
+    stopped: asyncio.Event
+
+    async def close(self) -> None:
+        """Stop serving, write a snapshot for a fast restart, and close the log durably."""
+        self.service.bus.close()
+        await self.runner.cleanup()
+        self.service.snapshot()
+        await self.event_log.close()
+
+
+def open_hall(
+    settings: Settings, data_dir: Path, clock: Callable[[], float] = time.time
+) -> tuple[HallService, EventLog]:
+    """Open the data directory and the event log and restore today's state (blocking)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"cannot create data directory {data_dir}: {exc.strerror}") from exc
+    hall = settings.hall
+    person_key = load_person_key(data_dir / PERSON_KEY_FILE)
+    try:
+        event_log = EventLog.open(data_dir / EVENT_LOG_FILE, synchronous=settings.store.synchronous)
+    except StoreError as exc:
+        raise StartupError(str(exc)) from exc
+    service = HallService(
+        hall,
+        event_log,
+        tz=ZoneInfo(hall.timezone),
+        person_key=person_key,
+        clock=clock,
+        snapshot_every=settings.store.snapshot_every,
+    )
+    try:
+        service.load()
+    except StoreError as exc:
+        raise StartupError(str(exc)) from exc
+    return service, event_log
+
+
+async def start_controller(
+    settings: Settings,
+    data_dir: Path,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Controller:
+    """Open the event log, restore today, and start answering HTTP."""
+    hall = settings.hall
+    service, event_log = await asyncio.to_thread(open_hall, settings, data_dir, clock)
+    stopped = asyncio.Event()
+    service.on_failure = lambda _reason: stopped.set()
+    event_log.start(asyncio.get_running_loop())
+    runner = web.AppRunner(build_app(service), handle_signals=False, access_log=None)
+    await runner.setup()
+    bind_host = host if host is not None else settings.server.host
+    bind_port = port if port is not None else settings.server.port
+    site = web.TCPSite(runner, bind_host, bind_port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        await event_log.close()
+        raise StartupError(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror}") from exc
+    addresses = runner.addresses
+    actual = int(addresses[0][1]) if addresses else bind_port
+    url = f"http://{bind_host}:{actual}"
+    log.info("listening", url=url, port=actual, hall=hall.id, data_dir=str(data_dir))
+    return Controller(service, event_log, runner, url, stopped)
+
+
+async def run_controller(
+    settings: Settings,
+    data_dir: Path,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    background: Callable[[HallService], list[asyncio.Task[None]]] | None = None,
+) -> int:
+    """Serve until SIGINT/SIGTERM (exit 0) or until the event log fails (exit 1)."""
+    controller = await start_controller(settings, data_dir, host=host, port=port)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, controller.stopped.set)
+    tasks = background(controller.service) if background is not None else []
+    try:
+        await controller.stopped.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await controller.close()
+    if controller.service.failure is not None:
+        log.critical("stopping_after_failure", reason=controller.service.failure)
+        return 1
+    log.info("stopped")
+    return 0

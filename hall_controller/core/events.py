@@ -1,0 +1,234 @@
+"""Every change to the hall is one of these events; the day's state is their fold."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One ticket the policy weighed for a call, with the parts of its score."""
+
+    ticket_id: str
+    number: str
+    theme: str
+    priority: str | None
+    waited_s: float
+    aging: float
+    head_start: float
+    preference: float
+    score: float
+    # Seconds past the hard maximum wait (negative: still within it).
+    overdue_s: float
+    appointment_due: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Something that happened in the hall: when, and who or what did it."""
+
+    type_name: ClassVar[str] = "Event"
+    at: float
+    actor: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketIssued(Event):
+    """A ticket was issued (取号)."""
+
+    type_name: ClassVar[str] = "TicketIssued"
+    ticket_id: str
+    number: str
+    serial: int
+    theme: str
+    priority: str | None
+    channel: str
+    appointment_at: float | None = None
+    age_band: str | None = None
+    person_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketCalled(Event):
+    """A window called a ticket (叫号), with the rule that chose it and what it weighed."""
+
+    type_name: ClassVar[str] = "TicketCalled"
+    ticket_id: str
+    window: str
+    rule: str
+    candidates: tuple[Candidate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketRecalled(Event):
+    """A window announced its called ticket again (重呼)."""
+
+    type_name: ClassVar[str] = "TicketRecalled"
+    ticket_id: str
+    window: str
+    recalls: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceStarted(Event):
+    """The called applicant arrived and service began."""
+
+    type_name: ClassVar[str] = "ServiceStarted"
+    ticket_id: str
+    window: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceFinished(Event):
+    """Service of a ticket ended."""
+
+    type_name: ClassVar[str] = "ServiceFinished"
+    ticket_id: str
+    window: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketNoShow(Event):
+    """The called applicant did not come (过号); `automatic` when the recall limit ran out."""
+
+    type_name: ClassVar[str] = "TicketNoShow"
+    ticket_id: str
+    window: str
+    automatic: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketHeld(Event):
+    """A window set its ticket aside (e.g. a missing document); the window is free again."""
+
+    type_name: ClassVar[str] = "TicketHeld"
+    ticket_id: str
+    window: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketReturned(Event):
+    """A held ticket came back to wait, for the window that held it."""
+
+    type_name: ClassVar[str] = "TicketReturned"
+    ticket_id: str
+    window: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketTransferred(Event):
+    """A ticket moved to another theme or window, keeping its arrival time and priority."""
+
+    type_name: ClassVar[str] = "TicketTransferred"
+    ticket_id: str
+    from_window: str | None
+    to_theme: str
+    to_window: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketCancelled(Event):
+    """A ticket was withdrawn."""
+
+    type_name: ClassVar[str] = "TicketCancelled"
+    ticket_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketRated(Event):
+    """The applicant rated the service on the national five-level scale (5 = 非常满意)."""
+
+    type_name: ClassVar[str] = "TicketRated"
+    ticket_id: str
+    window: str | None
+    score: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowOpened(Event):
+    """A window opened for calls."""
+
+    type_name: ClassVar[str] = "WindowOpened"
+    window: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowClosed(Event):
+    """A window closed."""
+
+    type_name: ClassVar[str] = "WindowClosed"
+    window: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowPaused(Event):
+    """A window stopped calling for a while (暂停), with the reason."""
+
+    type_name: ClassVar[str] = "WindowPaused"
+    window: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowResumed(Event):
+    """A paused window resumed calling."""
+
+    type_name: ClassVar[str] = "WindowResumed"
+    window: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type_name: cls
+    for cls in (
+        TicketIssued,
+        TicketCalled,
+        TicketRecalled,
+        ServiceStarted,
+        ServiceFinished,
+        TicketNoShow,
+        TicketHeld,
+        TicketReturned,
+        TicketTransferred,
+        TicketCancelled,
+        TicketRated,
+        WindowOpened,
+        WindowClosed,
+        WindowPaused,
+        WindowResumed,
+    )
+}
+
+_ENVELOPE = frozenset({"at", "actor"})
+
+
+class UnknownEventType(ValueError):
+    """A stored record names an event type this version does not know."""
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """The event's own fields as a JSON-ready dict (without `at` and `actor`)."""
+    data: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        if f.name in _ENVELOPE:
+            continue
+        value = getattr(event, f.name)
+        if f.name == "candidates":
+            value = [dataclasses.astuple(c) for c in value]
+        data[f.name] = value
+    return data
+
+
+def event_from_data(type_name: str, at: float, actor: str, data: dict[str, Any]) -> Event:
+    """Rebuild an event from its stored type name, envelope and data."""
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise UnknownEventType(type_name)
+    fields = dict(data)
+    if "candidates" in fields:
+        fields["candidates"] = tuple(Candidate(*row) for row in fields["candidates"])
+    return cls(at=at, actor=actor, **fields)

@@ -1,0 +1,695 @@
+"""The hall's day: tickets and windows, the commands that change them and the events they leave.
+
+Every command checks everything first and only then applies its events, so a refused command
+changes nothing. `apply` is also how a day is rebuilt from the log.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+from .calendar import local_datetime
+from .errors import Conflict, InvalidCommand, NotFound, ThemeUnavailable
+from .events import (
+    Candidate,
+    Event,
+    ServiceFinished,
+    ServiceStarted,
+    TicketCalled,
+    TicketCancelled,
+    TicketHeld,
+    TicketIssued,
+    TicketNoShow,
+    TicketRated,
+    TicketRecalled,
+    TicketReturned,
+    TicketTransferred,
+    WindowClosed,
+    WindowOpened,
+    WindowPaused,
+    WindowResumed,
+)
+from .model import ACTIVE_TICKET_STATUSES, HallConfig, Policy, TicketStatus, WindowStatus
+from .policy import Decision, Rule, assess, choose_next, preference_bonuses
+from .queues import QueueBook, QueueEntry
+
+RATING_SCALE = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+
+
+@dataclass(slots=True)
+class Ticket:
+    """One ticket of the day and everything that happened to it."""
+
+    id: str
+    number: str
+    serial: int
+    theme: str
+    priority: str | None
+    channel: str
+    arrival_at: float
+    appointment_at: float | None = None
+    age_band: str | None = None
+    person_hash: str | None = None
+    status: TicketStatus = TicketStatus.WAITING
+    window: str | None = None
+    target_window: str | None = None
+    called_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    recalls: int = 0
+    calls: int = 0
+    transfers: int = 0
+    rating: int | None = None
+    rule: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+
+    def queue_entry(self) -> QueueEntry:
+        """This ticket as the waiting lines hold it."""
+        return QueueEntry(
+            self.arrival_at,
+            self.id,
+            self.number,
+            self.theme,
+            self.priority,
+            self.appointment_at,
+        )
+
+
+@dataclass(slots=True)
+class WindowState:
+    """A window's status today, the ticket it holds and its run of priority calls."""
+
+    id: str
+    status: WindowStatus = WindowStatus.CLOSED
+    pause_reason: str | None = None
+    ticket_id: str | None = None
+    priority_streak: int = 0
+    served: int = 0
+
+
+@dataclass(slots=True)
+class ServiceStats:
+    """Observed service durations of one theme today."""
+
+    count: int = 0
+    total_s: float = 0.0
+
+    def mean_s(self, default_s: float) -> float:
+        """The observed mean, blended with the configured default until a few are seen."""
+        # Two or three services say little; lean on the configured default until then.
+        weight = min(self.count, 3)
+        if self.count == 0:
+            return default_s
+        observed = self.total_s / self.count
+        return (observed * weight + default_s * (3 - weight)) / 3
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+@dataclass(slots=True)
+class Hall:
+    """The state of one hall for one business day, and the commands that change it."""
+
+    config: HallConfig
+    day: str
+    tz: tzinfo
+    policy: Policy = field(default_factory=Policy)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    windows: dict[str, WindowState] = field(default_factory=dict)
+    book: QueueBook = field(default_factory=QueueBook)
+    serials: dict[str, int] = field(default_factory=dict)
+    service: dict[str, ServiceStats] = field(default_factory=dict)
+    # Active tickets per (keyed person hash, theme); a set, as a transfer can bring a second.
+    active_people: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    version: int = 0
+
+    @classmethod
+    def new_day(cls, config: HallConfig, day: str, tz: tzinfo) -> Hall:
+        """A fresh day: no tickets, every window closed."""
+        hall = cls(config=config, day=day, tz=tz, policy=config.policy)
+        for window in config.windows:
+            hall.windows[window.id] = WindowState(window.id)
+        for theme in config.themes:
+            hall.serials[theme.id] = 0
+            hall.service[theme.id] = ServiceStats()
+            hall.book.theme_line(theme.id)
+        return hall
+
+    # ----------------------------------------------------------------- look-ups
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        """Today's ticket with this id or number; NotFound otherwise."""
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None:
+            ticket = self.tickets.get(self._ticket_id(ticket_id.upper()))
+        if ticket is None:
+            raise NotFound(f'no ticket "{ticket_id}" today', ticket=ticket_id)
+        return ticket
+
+    def window(self, window_id: str) -> WindowState:
+        """The window with this id; NotFound with a did-you-mean otherwise."""
+        window = self.windows.get(window_id)
+        if window is None:
+            hint = _suggest(window_id, self.windows)
+            raise NotFound(f'no window "{window_id}"{hint}', window=window_id)
+        return window
+
+    def _check_theme(self, theme_id: str) -> None:
+        if theme_id not in self.serials:
+            hint = _suggest(theme_id, self.serials)
+            raise InvalidCommand(f'unknown theme "{theme_id}"{hint}', theme=theme_id)
+
+    def _ticket_id(self, number: str) -> str:
+        return f"{self.day.replace('-', '')}-{number}"
+
+    def current_ticket(self, window_id: str) -> Ticket | None:
+        """The ticket the window is calling or serving, if any."""
+        window = self.window(window_id)
+        return self.tickets[window.ticket_id] if window.ticket_id else None
+
+    def service_time_s(self, theme_id: str) -> float:
+        """Expected service time of the theme: today's observations, else the configured default."""
+        return self.service[theme_id].mean_s(self.config.theme(theme_id).default_service_s)
+
+    def waiting(self) -> list[Ticket]:
+        """Every waiting ticket, oldest arrival first."""
+        return sorted(
+            (self.tickets[tid] for tid in self.book.where),
+            key=lambda t: (t.arrival_at, t.id),
+        )
+
+    # ----------------------------------------------------------------- commands
+
+    def issue(
+        self,
+        *,
+        theme: str,
+        priority: str | None,
+        channel: str,
+        at: float,
+        actor: str,
+        appointment_at: float | None = None,
+        age_band: str | None = None,
+        person_hash: str | None = None,
+    ) -> list[Event]:
+        """Issue the theme's next number."""
+        self._check_theme(theme)
+        spec = self.config.theme(theme)
+        if priority is not None and priority not in {g.id for g in self.config.priority_groups}:
+            hint = _suggest(priority, (g.id for g in self.config.priority_groups))
+            raise InvalidCommand(f'unknown priority group "{priority}"{hint}', priority=priority)
+        if self.config.enforce_opening_hours:
+            moment = local_datetime(at, self.tz).time()
+            if not spec.is_open_at(moment):
+                hours = ", ".join(f"{p.start:%H:%M}-{p.end:%H:%M}" for p in spec.hours)
+                raise ThemeUnavailable(
+                    f"{spec.name_en} ({spec.name_zh}) issues tickets only during {hours}",
+                    theme=theme,
+                )
+        serial = self.serials[theme] + 1
+        if spec.daily_cap is not None and serial > spec.daily_cap:
+            raise ThemeUnavailable(
+                f"{spec.name_en} ({spec.name_zh}) has issued all {spec.daily_cap} tickets of today",
+                theme=theme,
+            )
+        if (
+            person_hash is not None
+            and self.config.one_active_ticket_per_person
+            and self.active_people.get((person_hash, theme))
+        ):
+            held = self.tickets[min(self.active_people[(person_hash, theme)])]
+            raise Conflict(
+                f"this person already holds ticket {held.number} for {spec.name_en}",
+                ticket=held.id,
+            )
+        number = f"{spec.prefix}{serial:03d}"
+        event = TicketIssued(
+            at=at,
+            actor=actor,
+            ticket_id=self._ticket_id(number),
+            number=number,
+            serial=serial,
+            theme=theme,
+            priority=priority,
+            channel=channel,
+            appointment_at=appointment_at,
+            age_band=age_band,
+            person_hash=person_hash,
+        )
+        return self._commit([event])
+
+    def call_next(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """The window calls the ticket the policy picks; no events when nobody waits for it."""
+        window = self._window_ready_to_call(window_id)
+        decision = self.decide_next(window_id, at)
+        if decision is None:
+            return []
+        return self._call(window, decision, at, actor)
+
+    def call_ticket(self, window_id: str, ticket_id: str, *, at: float, actor: str) -> list[Event]:
+        """The window calls one particular waiting ticket (e.g. by number at the window)."""
+        window = self._window_ready_to_call(window_id)
+        ticket = self.ticket(ticket_id)
+        if ticket.status is not TicketStatus.WAITING:
+            raise Conflict(
+                f"ticket {ticket.number} is {ticket.status.value}, not waiting",
+                ticket=ticket.id,
+            )
+        served = self.config.window(window_id).themes
+        if ticket.target_window not in (None, window_id) or (
+            ticket.target_window is None and ticket.theme not in served
+        ):
+            raise Conflict(
+                f"window {window_id} does not serve ticket {ticket.number}", ticket=ticket.id
+            )
+        bonus = preference_bonuses(self.config, self.policy, window_id).get(ticket.theme, 0.0)
+        candidate = assess(self.config, self.policy, ticket.queue_entry(), bonus, at)
+        return self._call(window, Decision(ticket.id, Rule.SPECIFIC, (candidate,)), at, actor)
+
+    def decide_next(self, window_id: str, at: float) -> Decision | None:
+        """What the policy would call at this window now, without calling it."""
+        window = self.window(window_id)
+        return choose_next(
+            self.config, self.policy, self.book, window_id, window.priority_streak, at
+        )
+
+    def recall(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """Announce the called ticket again; past the recall limit it becomes a no-show."""
+        ticket = self._held_by(window_id, TicketStatus.CALLED, "recall")
+        if ticket.recalls >= self.policy.recall_limit:
+            return self._commit(
+                [
+                    TicketNoShow(
+                        at=at, actor=actor, ticket_id=ticket.id, window=window_id, automatic=True
+                    )
+                ]
+            )
+        return self._commit(
+            [
+                TicketRecalled(
+                    at=at,
+                    actor=actor,
+                    ticket_id=ticket.id,
+                    window=window_id,
+                    recalls=ticket.recalls + 1,
+                )
+            ]
+        )
+
+    def start(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """The called applicant arrived: service begins."""
+        ticket = self._held_by(window_id, TicketStatus.CALLED, "start serving")
+        return self._commit(
+            [ServiceStarted(at=at, actor=actor, ticket_id=ticket.id, window=window_id)]
+        )
+
+    def finish(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """Service of the window's ticket is over (a called ticket is started implicitly)."""
+        window = self.window(window_id)
+        ticket = self._current_or_refuse(window, "finish")
+        events: list[Event] = []
+        if ticket.status is TicketStatus.CALLED:
+            events.append(ServiceStarted(at=at, actor=actor, ticket_id=ticket.id, window=window_id))
+        events.append(ServiceFinished(at=at, actor=actor, ticket_id=ticket.id, window=window_id))
+        return self._commit(events)
+
+    def no_show(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """The called applicant did not come."""
+        ticket = self._held_by(window_id, TicketStatus.CALLED, "mark a no-show")
+        return self._commit(
+            [TicketNoShow(at=at, actor=actor, ticket_id=ticket.id, window=window_id)]
+        )
+
+    def hold(self, window_id: str, reason: str, *, at: float, actor: str) -> list[Event]:
+        """Set the window's ticket aside; the window is free to call again."""
+        window = self.window(window_id)
+        ticket = self._current_or_refuse(window, "hold")
+        return self._commit(
+            [TicketHeld(at=at, actor=actor, ticket_id=ticket.id, window=window_id, reason=reason)]
+        )
+
+    def return_ticket(self, ticket_id: str, *, at: float, actor: str) -> list[Event]:
+        """A held ticket waits again, for the window that held it, keeping its arrival time."""
+        ticket = self.ticket(ticket_id)
+        if ticket.status is not TicketStatus.HELD:
+            raise Conflict(
+                f"ticket {ticket.number} is {ticket.status.value}, not held", ticket=ticket.id
+            )
+        return self._commit(
+            [TicketReturned(at=at, actor=actor, ticket_id=ticket.id, window=ticket.window)]
+        )
+
+    def transfer(
+        self,
+        ticket_id: str,
+        *,
+        to_theme: str | None,
+        to_window: str | None,
+        reason: str,
+        at: float,
+        actor: str,
+    ) -> list[Event]:
+        """Send a ticket to another theme or window; it keeps its arrival time and priority."""
+        ticket = self.ticket(ticket_id)
+        if ticket.status not in (
+            TicketStatus.WAITING,
+            TicketStatus.CALLED,
+            TicketStatus.SERVING,
+            TicketStatus.HELD,
+        ):
+            raise Conflict(
+                f"ticket {ticket.number} is {ticket.status.value} and cannot move", ticket=ticket.id
+            )
+        if to_theme is None and to_window is None:
+            raise InvalidCommand("a transfer needs a theme, a window or both")
+        theme = to_theme if to_theme is not None else ticket.theme
+        self._check_theme(theme)
+        if to_window is not None:
+            self.window(to_window)
+            if theme not in self.config.window(to_window).themes and to_theme is not None:
+                raise Conflict(f"window {to_window} does not serve theme {theme}", window=to_window)
+        if (
+            theme == ticket.theme
+            and to_window == ticket.target_window
+            and (ticket.status is TicketStatus.WAITING)
+        ):
+            raise Conflict(f"ticket {ticket.number} already waits there", ticket=ticket.id)
+        from_window = (
+            ticket.window if ticket.status in (TicketStatus.CALLED, TicketStatus.SERVING) else None
+        )
+        return self._commit(
+            [
+                TicketTransferred(
+                    at=at,
+                    actor=actor,
+                    ticket_id=ticket.id,
+                    from_window=from_window,
+                    to_theme=theme,
+                    to_window=to_window,
+                    reason=reason,
+                )
+            ]
+        )
+
+    def cancel(self, ticket_id: str, reason: str, *, at: float, actor: str) -> list[Event]:
+        """Withdraw a ticket that is not finished."""
+        ticket = self.ticket(ticket_id)
+        if ticket.status not in ACTIVE_TICKET_STATUSES:
+            raise Conflict(
+                f"ticket {ticket.number} is already {ticket.status.value}", ticket=ticket.id
+            )
+        return self._commit(
+            [TicketCancelled(at=at, actor=actor, ticket_id=ticket.id, reason=reason)]
+        )
+
+    def rate(self, ticket_id: str, score: int, *, at: float, actor: str) -> list[Event]:
+        """Record the applicant's one rating of this service (1..5, 5 = 非常满意)."""
+        if isinstance(score, bool) or not isinstance(score, int) or score not in RATING_SCALE:
+            raise InvalidCommand("score must be an integer from 1 (非常不满意) to 5 (非常满意)")
+        ticket = self.ticket(ticket_id)
+        if ticket.status not in (TicketStatus.SERVING, TicketStatus.FINISHED):
+            raise Conflict(f"ticket {ticket.number} has not been served yet", ticket=ticket.id)
+        if ticket.rating is not None:
+            raise Conflict(f"ticket {ticket.number} was already rated", ticket=ticket.id)
+        return self._commit(
+            [
+                TicketRated(
+                    at=at, actor=actor, ticket_id=ticket.id, window=ticket.window, score=score
+                )
+            ]
+        )
+
+    def open_window(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """Open a closed window for calls."""
+        window = self.window(window_id)
+        if window.status is not WindowStatus.CLOSED:
+            raise Conflict(f"window {window_id} is already {window.status.value}", window=window_id)
+        return self._commit([WindowOpened(at=at, actor=actor, window=window_id)])
+
+    def close_window(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """Close an idle or paused window."""
+        window = self.window(window_id)
+        if window.status is WindowStatus.CLOSED:
+            raise Conflict(f"window {window_id} is already closed", window=window_id)
+        self._refuse_busy(window, "close")
+        return self._commit([WindowClosed(at=at, actor=actor, window=window_id)])
+
+    def pause_window(self, window_id: str, reason: str, *, at: float, actor: str) -> list[Event]:
+        """Pause an idle window, with the reason (break, meeting ...)."""
+        window = self.window(window_id)
+        if window.status in (WindowStatus.CLOSED, WindowStatus.PAUSED):
+            raise Conflict(f"window {window_id} is {window.status.value}", window=window_id)
+        self._refuse_busy(window, "pause")
+        return self._commit([WindowPaused(at=at, actor=actor, window=window_id, reason=reason)])
+
+    def resume_window(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """A paused window calls again."""
+        window = self.window(window_id)
+        if window.status is not WindowStatus.PAUSED:
+            raise Conflict(
+                f"window {window_id} is {window.status.value}, not paused", window=window_id
+            )
+        return self._commit([WindowResumed(at=at, actor=actor, window=window_id)])
+
+    # ----------------------------------------------------------------- checks
+
+    def _window_ready_to_call(self, window_id: str) -> WindowState:
+        window = self.window(window_id)
+        if window.status in (WindowStatus.CLOSED, WindowStatus.PAUSED):
+            raise Conflict(
+                f"window {window_id} is {window.status.value}; open or resume it first",
+                window=window_id,
+            )
+        if window.status is WindowStatus.CALLING:
+            ticket = self.tickets[window.ticket_id or ""]
+            raise Conflict(
+                f"window {window_id} is calling {ticket.number}: start, recall or mark a "
+                "no-show first",
+                window=window_id,
+                ticket=ticket.id,
+            )
+        return window
+
+    def _call(self, window: WindowState, decision: Decision, at: float, actor: str) -> list[Event]:
+        events: list[Event] = []
+        if window.status is WindowStatus.SERVING and window.ticket_id is not None:
+            # A call pad's "next" while serving ends the current service, as clerks expect.
+            events.append(
+                ServiceFinished(at=at, actor=actor, ticket_id=window.ticket_id, window=window.id)
+            )
+        events.append(
+            TicketCalled(
+                at=at,
+                actor=actor,
+                ticket_id=decision.ticket_id,
+                window=window.id,
+                rule=decision.rule.value,
+                candidates=decision.candidates,
+            )
+        )
+        return self._commit(events)
+
+    def _current_or_refuse(self, window: WindowState, action: str) -> Ticket:
+        if window.ticket_id is None:
+            raise Conflict(f"window {window.id} has no ticket to {action}", window=window.id)
+        return self.tickets[window.ticket_id]
+
+    def _held_by(self, window_id: str, status: TicketStatus, action: str) -> Ticket:
+        ticket = self._current_or_refuse(self.window(window_id), action)
+        if ticket.status is not status:
+            raise Conflict(
+                f"cannot {action}: ticket {ticket.number} is {ticket.status.value}",
+                window=window_id,
+                ticket=ticket.id,
+            )
+        return ticket
+
+    def _refuse_busy(self, window: WindowState, action: str) -> None:
+        if window.ticket_id is not None:
+            ticket = self.tickets[window.ticket_id]
+            raise Conflict(
+                f"window {window.id} is {window.status.value} {ticket.number}: finish, hold or "
+                f"transfer it before you {action}",
+                window=window.id,
+                ticket=ticket.id,
+            )
+
+    def _commit(self, events: list[Event]) -> list[Event]:
+        for event in events:
+            self.apply(event)
+        return events
+
+    # ----------------------------------------------------------------- the fold
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the day's state (also used to replay the log)."""
+        handler = _APPLY[type(event)]
+        handler(self, event)
+        self.version += 1
+
+    def _on_issued(self, e: Any) -> None:
+        ticket = Ticket(
+            id=e.ticket_id,
+            number=e.number,
+            serial=e.serial,
+            theme=e.theme,
+            priority=e.priority,
+            channel=e.channel,
+            arrival_at=e.at,
+            appointment_at=e.appointment_at,
+            age_band=e.age_band,
+            person_hash=e.person_hash,
+        )
+        self.tickets[ticket.id] = ticket
+        self.serials[e.theme] = max(self.serials.get(e.theme, 0), e.serial)
+        self.book.add(ticket.queue_entry())
+        self._hold_person(ticket)
+
+    def _on_called(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        self.book.remove(ticket.id)
+        window = self.windows[e.window]
+        ticket.status = TicketStatus.CALLED
+        ticket.window = e.window
+        ticket.target_window = None
+        ticket.called_at = e.at
+        ticket.recalls = 0
+        ticket.calls += 1
+        ticket.rule = e.rule
+        ticket.candidates = e.candidates
+        window.status = WindowStatus.CALLING
+        window.ticket_id = ticket.id
+        window.priority_streak = window.priority_streak + 1 if ticket.priority else 0
+
+    def _on_recalled(self, e: Any) -> None:
+        self.tickets[e.ticket_id].recalls = e.recalls
+
+    def _on_started(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        ticket.status = TicketStatus.SERVING
+        ticket.started_at = e.at
+        self.windows[e.window].status = WindowStatus.SERVING
+
+    def _on_finished(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        ticket.status = TicketStatus.FINISHED
+        ticket.finished_at = e.at
+        if ticket.started_at is not None:
+            stats = self.service[ticket.theme]
+            stats.count += 1
+            stats.total_s += e.at - ticket.started_at
+        window = self.windows[e.window]
+        window.served += 1
+        self._release(window)
+        self._forget_person(ticket)
+
+    def _on_no_show(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        ticket.status = TicketStatus.NO_SHOW
+        ticket.finished_at = e.at
+        self._release(self.windows[e.window])
+        self._forget_person(ticket)
+
+    def _on_held(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        ticket.status = TicketStatus.HELD
+        self._release(self.windows[e.window])
+
+    def _on_returned(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        ticket.status = TicketStatus.WAITING
+        ticket.target_window = e.window
+        self.book.add(ticket.queue_entry(), e.window)
+
+    def _on_transferred(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        if ticket.id in self.book:
+            self.book.remove(ticket.id)
+        if e.from_window is not None:
+            self._release(self.windows[e.from_window])
+        self._forget_person(ticket)
+        ticket.theme = e.to_theme
+        self._hold_person(ticket)
+        ticket.target_window = e.to_window
+        ticket.status = TicketStatus.WAITING
+        ticket.transfers += 1
+        self.book.add(ticket.queue_entry(), e.to_window)
+
+    def _on_cancelled(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        if ticket.id in self.book:
+            self.book.remove(ticket.id)
+        for window in self.windows.values():
+            if window.ticket_id == ticket.id:
+                self._release(window)
+        ticket.status = TicketStatus.CANCELLED
+        ticket.finished_at = e.at
+        self._forget_person(ticket)
+
+    def _on_rated(self, e: Any) -> None:
+        self.tickets[e.ticket_id].rating = e.score
+
+    def _on_window_opened(self, e: Any) -> None:
+        window = self.windows[e.window]
+        window.status = WindowStatus.OPEN
+        window.pause_reason = None
+
+    def _on_window_closed(self, e: Any) -> None:
+        window = self.windows[e.window]
+        window.status = WindowStatus.CLOSED
+        window.pause_reason = None
+        window.priority_streak = 0
+
+    def _on_window_paused(self, e: Any) -> None:
+        window = self.windows[e.window]
+        window.status = WindowStatus.PAUSED
+        window.pause_reason = e.reason
+
+    def _on_window_resumed(self, e: Any) -> None:
+        window = self.windows[e.window]
+        window.status = WindowStatus.OPEN
+        window.pause_reason = None
+
+    def _release(self, window: WindowState) -> None:
+        window.ticket_id = None
+        if window.status in (WindowStatus.CALLING, WindowStatus.SERVING):
+            window.status = WindowStatus.OPEN
+
+    def _hold_person(self, ticket: Ticket) -> None:
+        if ticket.person_hash is not None:
+            self.active_people.setdefault((ticket.person_hash, ticket.theme), set()).add(ticket.id)
+
+    def _forget_person(self, ticket: Ticket) -> None:
+        if ticket.person_hash is not None:
+            key = (ticket.person_hash, ticket.theme)
+            held = self.active_people.get(key)
+            if held is not None:
+                held.discard(ticket.id)
+                if not held:
+                    del self.active_people[key]
+
+
+_APPLY: dict[type[Event], Any] = {
+    TicketIssued: Hall._on_issued,
+    TicketCalled: Hall._on_called,
+    TicketRecalled: Hall._on_recalled,
+    ServiceStarted: Hall._on_started,
+    ServiceFinished: Hall._on_finished,
+    TicketNoShow: Hall._on_no_show,
+    TicketHeld: Hall._on_held,
+    TicketReturned: Hall._on_returned,
+    TicketTransferred: Hall._on_transferred,
+    TicketCancelled: Hall._on_cancelled,
+    TicketRated: Hall._on_rated,
+    WindowOpened: Hall._on_window_opened,
+    WindowClosed: Hall._on_window_closed,
+    WindowPaused: Hall._on_window_paused,
+    WindowResumed: Hall._on_window_resumed,
+}

@@ -1,0 +1,160 @@
+"""The hall's configuration as frozen, validated values: themes, windows, groups, policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time
+from enum import StrEnum
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket is in its life: waiting -> called -> serving -> finished, or set aside."""
+
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    FINISHED = "finished"
+    NO_SHOW = "no_show"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_TICKET_STATUSES = frozenset(
+    {TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.SERVING, TicketStatus.HELD}
+)
+
+
+class WindowStatus(StrEnum):
+    """What a window is doing: closed, open and idle, paused, calling a ticket, serving one."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    PAUSED = "paused"
+    CALLING = "calling"
+    SERVING = "serving"
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningPeriod:
+    """One stretch of opening hours in hall-local time, start inclusive, end exclusive."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        """True when the local wall-clock time falls inside this period."""
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    """A theme (主题): what applicants come for, with its own ticket prefix and queue."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    prefix: str
+    hours: tuple[OpeningPeriod, ...]
+    daily_cap: int | None
+    max_wait_s: int
+    default_service_s: int
+
+    def is_open_at(self, moment: time) -> bool:
+        """True when tickets may be issued for this theme at this local time."""
+        return any(period.contains(moment) for period in self.hours)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A service window (窗口) and the themes it serves, most preferred first."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    themes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityGroup:
+    """A priority group (优先人群); `min_age` makes it the group an ID card's age selects."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    min_age: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The next-ticket policy's parameters, each one a rule a manager can read."""
+
+    # (a) At most this many priority calls in a row per window while regular tickets wait.
+    priority_streak_limit: int = 2
+    # Priority tickets count as if they had arrived this much earlier.
+    priority_head_start_s: int = 900
+    # (b) Score points per second waited.
+    aging_rate: float = 1.0
+    # (c) A priority ticket's hard maximum wait is the theme's maximum times this factor.
+    priority_max_wait_factor: float = 0.25
+    # (d) Bonus for a window's most preferred theme, falling linearly to 0 for its last one.
+    preference_bonus_s: int = 300
+    # (e) An appointment is due this long before its slot, and stays due until this long after.
+    appointment_early_s: int = 600
+    appointment_late_s: int = 900
+    # A recall beyond this many turns into an automatic no-show.
+    recall_limit: int = 2
+
+    def max_wait_s(self, theme: Theme, priority: bool) -> float:
+        """The hard maximum wait for a ticket of this theme and class."""
+        if priority:
+            return theme.max_wait_s * self.priority_max_wait_factor
+        return float(theme.max_wait_s)
+
+
+@dataclass(frozen=True, slots=True)
+class HallConfig:
+    """One hall: its identity, clock, themes, windows, priority groups and policy."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    timezone: str
+    day_rollover: time
+    themes: tuple[Theme, ...]
+    windows: tuple[Window, ...]
+    priority_groups: tuple[PriorityGroup, ...]
+    policy: Policy = field(default_factory=Policy)
+    enforce_opening_hours: bool = True
+    # Issue at most one active ticket per person (by keyed ID hash) per theme.
+    one_active_ticket_per_person: bool = True
+    _themes: dict[str, Theme] = field(init=False, repr=False, compare=False)
+    _windows: dict[str, Window] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Look-ups sit on every command's path: index once, the config never changes.
+        object.__setattr__(self, "_themes", {t.id: t for t in self.themes})
+        object.__setattr__(self, "_windows", {w.id: w for w in self.windows})
+
+    def theme(self, theme_id: str) -> Theme:
+        """The theme with this id; KeyError when there is none."""
+        return self._themes[theme_id]
+
+    def window(self, window_id: str) -> Window:
+        """The window with this id; KeyError when there is none."""
+        return self._windows[window_id]
+
+    def group(self, group_id: str) -> PriorityGroup:
+        """The priority group with this id; KeyError when there is none."""
+        for group in self.priority_groups:
+            if group.id == group_id:
+                return group
+        raise KeyError(group_id)
+
+    def elderly_group(self) -> PriorityGroup | None:
+        """The group an ID card's age selects (the one with the lowest age threshold)."""
+        aged = [g for g in self.priority_groups if g.min_age is not None]
+        return min(aged, key=lambda g: g.min_age or 0) if aged else None
+
+    def windows_serving(self, theme_id: str) -> tuple[Window, ...]:
+        """The windows that list this theme among the themes they serve."""
+        return tuple(w for w in self.windows if theme_id in w.themes)

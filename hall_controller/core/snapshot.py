@@ -1,0 +1,75 @@
+"""A day's state as a plain dict and back, so a restart need not replay the whole day."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import tzinfo
+from typing import Any
+
+from .events import Candidate
+from .hall import Hall, ServiceStats, Ticket, WindowState
+from .model import ACTIVE_TICKET_STATUSES, HallConfig, Policy, TicketStatus, WindowStatus
+
+SNAPSHOT_FORMAT = 1
+
+_TICKET_FIELDS = [f.name for f in dataclasses.fields(Ticket)]
+_WINDOW_FIELDS = [f.name for f in dataclasses.fields(WindowState)]
+
+
+class SnapshotMismatch(ValueError):
+    """The snapshot was written by another format or for another hall layout."""
+
+
+def to_snapshot(hall: Hall) -> dict[str, Any]:
+    """The whole day's state as JSON-ready data."""
+    tickets = []
+    for ticket in hall.tickets.values():
+        row = [getattr(ticket, name) for name in _TICKET_FIELDS]
+        row[_TICKET_FIELDS.index("candidates")] = [
+            dataclasses.astuple(c) for c in ticket.candidates
+        ]
+        tickets.append(row)
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "day": hall.day,
+        "version": hall.version,
+        "policy": dataclasses.asdict(hall.policy),
+        "ticket_fields": _TICKET_FIELDS,
+        "tickets": tickets,
+        "windows": [[getattr(w, n) for n in _WINDOW_FIELDS] for w in hall.windows.values()],
+        "serials": hall.serials,
+        "service": {k: [v.count, v.total_s] for k, v in hall.service.items()},
+    }
+
+
+def from_snapshot(config: HallConfig, tz: tzinfo, data: dict[str, Any]) -> Hall:
+    """Rebuild a day's state from `to_snapshot` data; SnapshotMismatch when it does not fit."""
+    if data.get("format") != SNAPSHOT_FORMAT or data.get("ticket_fields") != _TICKET_FIELDS:
+        raise SnapshotMismatch("snapshot format differs from this version")
+    hall = Hall.new_day(config, data["day"], tz)
+    hall.policy = Policy(**data["policy"])
+    status_at = _TICKET_FIELDS.index("status")
+    candidates_at = _TICKET_FIELDS.index("candidates")
+    for row in data["tickets"]:
+        values = list(row)
+        values[status_at] = TicketStatus(values[status_at])
+        values[candidates_at] = tuple(Candidate(*c) for c in values[candidates_at])
+        ticket = Ticket(**dict(zip(_TICKET_FIELDS, values, strict=True)))
+        if ticket.theme not in hall.serials:
+            raise SnapshotMismatch(f"snapshot ticket {ticket.number} has unknown theme")
+        hall.tickets[ticket.id] = ticket
+        if ticket.status is TicketStatus.WAITING:
+            hall.book.add(ticket.queue_entry(), ticket.target_window)
+        if ticket.status in ACTIVE_TICKET_STATUSES:
+            hall._hold_person(ticket)
+    for row in data["windows"]:
+        window = WindowState(**dict(zip(_WINDOW_FIELDS, row, strict=True)))
+        window.status = WindowStatus(window.status)
+        if window.id not in hall.windows:
+            raise SnapshotMismatch(f"snapshot window {window.id} is not in this hall")
+        hall.windows[window.id] = window
+    hall.serials.update(data["serials"])
+    for theme, (count, total) in data["service"].items():
+        hall.service[theme] = ServiceStats(count, total)
+    hall.version = data["version"]
+    return hall

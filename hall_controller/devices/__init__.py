@@ -1,0 +1,1 @@
+"""Device adapters: frames <-> domain inputs and outputs, supervised and reconnected."""

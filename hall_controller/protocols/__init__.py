@@ -1,0 +1,1 @@
+"""Device codecs: pure bytes <-> frames. Standard library only."""

@@ -1,0 +1,703 @@
+"""The hall's use cases: what the web surface and the devices ask of the controller.
+
+Each write runs the core command, appends its events to the log and answers only once they are
+durable. A write may carry an idempotency key: a retry with the same key gets the first answer
+back instead of a second ticket or a second call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import date, tzinfo
+from typing import Any
+
+import structlog
+
+from .core.calendar import business_day, local_datetime
+from .core.errors import InvalidCommand, NotFound
+from .core.events import Event, TicketCalled, TicketIssued, event_data, event_from_data
+from .core.forecast import Estimate, Forecast, forecast
+from .core.hall import Hall, Ticket, WindowState
+from .core.identity import age_band, parse_resident_id
+from .core.model import HallConfig, Theme, TicketStatus
+from .core.policy import RULE_TEXT, Rule
+from .core.snapshot import SnapshotMismatch, from_snapshot, to_snapshot
+from .store import EventLog, EventRecord, NewEvent, Snapshot, StoredReply
+from .store.errors import StoreError
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], float]
+
+
+class ServiceError(Exception):
+    """A request the service layer cannot carry out; nothing changed."""
+
+    code = "service_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ServiceUnavailable(ServiceError):
+    """The event log cannot be written: the controller must restart and replay."""
+
+    code = "unavailable"
+
+
+class IdempotencyKeyReused(ServiceError):
+    """An idempotency key came back with a different request."""
+
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a use case answers: an HTTP-like status and a JSON-ready body."""
+
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedEvent:
+    """A durable hall event as subscribers receive it."""
+
+    seq: int
+    type: str
+    at: float
+    actor: str
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Subscriber:
+    queue: asyncio.Queue[PublishedEvent | None]
+    dropped: bool = False
+
+
+@dataclass(slots=True)
+class EventBus:
+    """Fans durable events out to live subscribers; a subscriber that falls behind is dropped."""
+
+    capacity: int = 2000
+    _subscribers: list[_Subscriber] = field(default_factory=list)
+
+    def publish(self, event: PublishedEvent) -> None:
+        """Hand an event to every subscriber without ever waiting for one."""
+        for sub in list(self._subscribers):
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # A stalled screen must not hold up the hall: cut it off; it reconnects.
+                sub.dropped = True
+                self._subscribers.remove(sub)
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.get_nowait()
+                    sub.queue.put_nowait(None)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[PublishedEvent | None]]:
+        """A queue of events from now on; None in it means the subscriber fell behind."""
+        sub = _Subscriber(asyncio.Queue(self.capacity))
+        self._subscribers.append(sub)
+        try:
+            yield sub.queue
+        finally:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    def close(self) -> None:
+        """Tell every subscriber the stream has ended."""
+        for sub in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
+        self._subscribers.clear()
+
+    def __len__(self) -> int:
+        return len(self._subscribers)
+
+
+def fingerprint(operation: str, payload: Any) -> str:
+    """A stable digest of one request, to tell a true retry from a reused key."""
+    text = json.dumps([operation, payload], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class _InFlight:
+    fingerprint: str
+    done: asyncio.Future[Reply]
+
+
+class HallService:
+    """The controller's use cases over one hall's day, backed by the durable event log."""
+
+    def __init__(
+        self,
+        config: HallConfig,
+        event_log: EventLog,
+        *,
+        tz: tzinfo,
+        person_key: bytes,
+        clock: Clock = time.time,
+        snapshot_every: int = 2000,
+    ) -> None:
+        self.config = config
+        self.tz = tz
+        self.bus = EventBus()
+        self._log = event_log
+        self._person_key = person_key
+        self._clock = clock
+        self._snapshot_every = snapshot_every
+        self._since_snapshot = 0
+        self._replies: dict[str, StoredReply] = {}
+        self._in_flight: dict[str, _InFlight] = {}
+        self._forecast: Forecast | None = None
+        self._forecast_budget_s = 0.0
+        self._failure: str | None = None
+        # Called once when the event log fails, so the process can stop and be restarted.
+        self.on_failure: Callable[[str], None] | None = None
+        self.hall = Hall.new_day(config, business_day(clock(), tz, config.day_rollover), tz)
+
+    # ----------------------------------------------------------------- start-up
+
+    def load(self) -> None:
+        """Rebuild today's state from the latest snapshot and the events after it (blocking)."""
+        day = business_day(self._clock(), self.tz, self.config.day_rollover)
+        started = time.perf_counter()
+        snapshot, records = self._log.load_day(day)
+        hall: Hall | None = None
+        if snapshot is not None:
+            try:
+                hall = from_snapshot(self.config, self.tz, snapshot.state)
+            except (SnapshotMismatch, KeyError, TypeError, ValueError) as exc:
+                log.warning("snapshot_unusable", day=day, error=str(exc))
+                records = self._log.events(day=day)
+        if hall is None:
+            hall = Hall.new_day(self.config, day, self.tz)
+        for record in records:
+            hall.apply(_event_of(record))
+        self.hall = hall
+        self._replies = self._log.replies_for_day(day)
+        self._since_snapshot = len(records)
+        log.info(
+            "day_restored",
+            day=day,
+            snapshot_seq=snapshot.seq if snapshot is not None else None,
+            events_replayed=len(records),
+            tickets=len(hall.tickets),
+            waiting=len(hall.book),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    # ----------------------------------------------------------------- reads
+
+    def now(self) -> float:
+        """The controller's clock."""
+        return self._clock()
+
+    def current(self) -> Hall:
+        """Today's state, rolling over to a new business day if the clock has crossed one."""
+        self._roll_day(self._clock())
+        return self.hall
+
+    @property
+    def failure(self) -> str | None:
+        """Why the controller stopped accepting writes, if it did."""
+        return self._failure
+
+    def themes_view(self) -> list[dict[str, Any]]:
+        """Every theme with its hours, how many wait and the wait a new ticket can expect."""
+        hall = self.current()
+        now = self._clock()
+        local = local_datetime(now, self.tz).time()
+        fc = self._fresh_forecast(now)
+        out = []
+        for theme in self.config.themes:
+            waiting = hall.book.waiting_in_theme(theme.id)
+            interval = fc.intervals.get(theme.id)
+            out.append(
+                {
+                    "id": theme.id,
+                    "name_zh": theme.name_zh,
+                    "name_en": theme.name_en,
+                    "prefix": theme.prefix,
+                    "hours": [f"{p.start:%H:%M}-{p.end:%H:%M}" for p in theme.hours],
+                    "open_now": theme.is_open_at(local) or not self.config.enforce_opening_hours,
+                    "daily_cap": theme.daily_cap,
+                    "issued": hall.serials[theme.id],
+                    "waiting": waiting,
+                    "max_wait_s": theme.max_wait_s,
+                    "expected_service_s": round(hall.service_time_s(theme.id)),
+                    "estimated_wait_s": None if interval is None else round(waiting * interval),
+                }
+            )
+        return out
+
+    def windows_view(self) -> list[dict[str, Any]]:
+        """Every window, its status and the ticket it holds."""
+        hall = self.current()
+        return [self._window_view(hall, w) for w in hall.windows.values()]
+
+    def window_view(self, window_id: str) -> dict[str, Any]:
+        """One window, its status and the ticket it holds."""
+        hall = self.current()
+        return self._window_view(hall, hall.window(window_id))
+
+    def tickets_view(self, status: TicketStatus | None = None) -> list[dict[str, Any]]:
+        """Today's tickets, optionally of one status; waiting ones in the order they will go."""
+        hall = self.current()
+        now = self._clock()
+        if status is TicketStatus.WAITING:
+            tickets = hall.waiting()
+            fc = self._fresh_forecast(now)
+            views = [self._ticket_view(hall, t, fc.estimate(hall, t.id, now)) for t in tickets]
+            views.sort(key=lambda v: (v["estimated_wait_s"] is None, v["estimated_wait_s"] or 0))
+            return views
+        chosen = [t for t in hall.tickets.values() if status is None or t.status is status]
+        chosen.sort(key=lambda t: (t.arrival_at, t.id))
+        current = self._fresh_forecast(now)
+        return [
+            self._ticket_view(
+                hall,
+                t,
+                current.estimate(hall, t.id, now) if t.status is TicketStatus.WAITING else None,
+            )
+            for t in chosen
+        ]
+
+    def ticket_view(self, ticket_id: str) -> dict[str, Any]:
+        """One ticket's live status: place in the queue, estimate, or the window calling it."""
+        hall = self.current()
+        ticket = hall.ticket(ticket_id)
+        return self._ticket_view(hall, ticket, self._estimate(hall, ticket))
+
+    def state_view(self) -> dict[str, Any]:
+        """A compact picture of the hall for live screens: windows and waiting per theme."""
+        hall = self.current()
+        return {
+            "day": hall.day,
+            "at": self._iso(self._clock()),
+            "waiting": {t.id: hall.book.waiting_in_theme(t.id) for t in self.config.themes},
+            "windows": {
+                w.id: {
+                    "status": w.status.value,
+                    "ticket": hall.tickets[w.ticket_id].number if w.ticket_id else None,
+                }
+                for w in hall.windows.values()
+            },
+        }
+
+    # ----------------------------------------------------------------- writes
+
+    async def issue_ticket(
+        self,
+        *,
+        theme: str,
+        priority: str | None,
+        id_number: str | None,
+        channel: str,
+        actor: str,
+        appointment_at: float | None = None,
+        key: str | None = None,
+    ) -> Reply:
+        """Issue a ticket; an ID number can select the elderly group, then is forgotten."""
+        # The raw ID number is never part of the stored fingerprint, only its keyed hash.
+        person_hash = self._person_hash(id_number) if id_number else None
+        payload = {
+            "theme": theme,
+            "priority": priority,
+            "person": person_hash,
+            "channel": channel,
+            "appointment_at": appointment_at,
+        }
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            group = priority
+            band = None
+            if id_number:
+                resident = parse_resident_id(id_number, date.fromisoformat(hall.day))
+                age = resident.age_on(local_datetime(now, self.tz).date())
+                band = age_band(age)
+                elderly = self.config.elderly_group()
+                if group is None and elderly is not None and age >= (elderly.min_age or 0):
+                    group = elderly.id
+            events = hall.issue(
+                theme=theme,
+                priority=group,
+                channel=channel,
+                at=now,
+                actor=actor,
+                appointment_at=appointment_at,
+                age_band=band,
+                person_hash=person_hash,
+            )
+            issued = events[0]
+            assert isinstance(issued, TicketIssued)
+            return events, lambda: Reply(201, self.ticket_view(issued.ticket_id))
+
+        return await self._execute("issue", payload, key, run)
+
+    async def call(
+        self, window_id: str, *, ticket: str | None, actor: str, key: str | None = None
+    ) -> Reply:
+        """The window calls its next ticket (or one named ticket); 204 when nobody waits."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            if ticket is None:
+                events = hall.call_next(window_id, at=now, actor=actor)
+            else:
+                events = hall.call_ticket(window_id, ticket, at=now, actor=actor)
+            if not events:
+                return [], lambda: Reply(204, None)
+            called = events[-1]
+            assert isinstance(called, TicketCalled)
+            return events, lambda: Reply(200, self._call_view(window_id, called.ticket_id))
+
+        return await self._execute("call", {"window": window_id, "ticket": ticket}, key, run)
+
+    async def window_action(
+        self,
+        window_id: str,
+        action: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        key: str | None = None,
+    ) -> Reply:
+        """recall / start / finish / no-show / hold / pause / resume / open / close a window."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            command = _WINDOW_ACTIONS.get(action)
+            if command is None:
+                raise NotFound(f'no window action "{action}"')
+            ticket = hall.current_ticket(window_id)
+            events = command(hall, window_id, reason or "", now, actor)
+            ticket_id = ticket.id if ticket is not None else None
+
+            def reply() -> Reply:
+                body = {"window": self.window_view(window_id)}
+                if ticket_id is not None:
+                    body["ticket"] = self.ticket_view(ticket_id)
+                return Reply(200, body)
+
+            return events, reply
+
+        return await self._execute(
+            f"window.{action}", {"window": window_id, "reason": reason}, key, run
+        )
+
+    async def ticket_action(
+        self,
+        ticket_id: str,
+        action: str,
+        *,
+        actor: str,
+        reason: str = "",
+        to_theme: str | None = None,
+        to_window: str | None = None,
+        score: int | None = None,
+        key: str | None = None,
+    ) -> Reply:
+        """cancel / transfer / return / rate a ticket."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            target = hall.ticket(ticket_id).id
+            if action == "cancel":
+                events = hall.cancel(target, reason, at=now, actor=actor)
+            elif action == "transfer":
+                events = hall.transfer(
+                    target,
+                    to_theme=to_theme,
+                    to_window=to_window,
+                    reason=reason,
+                    at=now,
+                    actor=actor,
+                )
+            elif action == "return":
+                events = hall.return_ticket(target, at=now, actor=actor)
+            elif action == "rate":
+                if score is None:
+                    raise InvalidCommand("score is required: 1 (非常不满意) to 5 (非常满意)")
+                events = hall.rate(target, score, at=now, actor=actor)
+            else:
+                raise NotFound(f'no ticket action "{action}"')
+            return events, lambda: Reply(200, self.ticket_view(target))
+
+        payload = {
+            "ticket": ticket_id,
+            "reason": reason,
+            "to_theme": to_theme,
+            "to_window": to_window,
+            "score": score,
+        }
+        return await self._execute(f"ticket.{action}", payload, key, run)
+
+    # ----------------------------------------------------------------- the write path
+
+    async def _execute(
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        key: str | None,
+        run: Callable[[Hall, float], tuple[list[Event], Callable[[], Reply]]],
+    ) -> Reply:
+        if self._failure is not None:
+            raise ServiceUnavailable(self._failure)
+        digest = fingerprint(operation, payload) if key else ""
+        if key is not None:
+            stored = self._replies.get(key)
+            if stored is not None:
+                self._check_fingerprint(key, stored.fingerprint, digest)
+                return Reply(stored.status, stored.body)
+            pending = self._in_flight.get(key)
+            if pending is not None:
+                self._check_fingerprint(key, pending.fingerprint, digest)
+                return await asyncio.shield(pending.done)
+        now = self._clock()
+        hall = self.current()
+        # Everything up to here and the command itself run without an await in between:
+        # the loop is the lock, so two windows calling at once are served one after the other.
+        events, build_reply = run(hall, now)
+        if not events:
+            return build_reply()
+        reply = build_reply()
+        stored_reply = (
+            StoredReply(
+                key=key, day=hall.day, fingerprint=digest, status=reply.status, body=reply.body
+            )
+            if key is not None
+            else None
+        )
+        try:
+            commit = self._log.append(
+                hall.day,
+                [
+                    NewEvent(type=e.type_name, at=e.at, actor=e.actor, data=event_data(e))
+                    for e in events
+                ],
+                reply=stored_reply,
+            )
+        except StoreError as exc:
+            self._fail(exc)
+            raise ServiceUnavailable(self._failure or str(exc)) from exc
+        done: asyncio.Future[Reply] | None = None
+        if key is not None:
+            done = asyncio.get_running_loop().create_future()
+            self._in_flight[key] = _InFlight(digest, done)
+        try:
+            await asyncio.shield(commit.durable)
+        except StoreError as exc:
+            self._fail(exc)
+            if done is not None:
+                done.set_exception(ServiceUnavailable(self._failure or str(exc)))
+                done.exception()  # retrieved here so an unawaited retry does not warn
+            raise ServiceUnavailable(self._failure or str(exc)) from exc
+        finally:
+            if key is not None:
+                self._in_flight.pop(key, None)
+        if stored_reply is not None:
+            self._replies[stored_reply.key] = stored_reply
+        if done is not None:
+            done.set_result(reply)
+        for seq, event in zip(commit.seqs, events, strict=True):
+            self.bus.publish(
+                PublishedEvent(seq, event.type_name, event.at, event.actor, _public_data(event))
+            )
+        self._since_snapshot += len(events)
+        if self._since_snapshot >= self._snapshot_every:
+            self.snapshot()
+        return reply
+
+    def snapshot(self) -> None:
+        """Queue a snapshot of today's state behind the events already appended."""
+        if self._failure is not None:
+            return
+        hall = self.hall
+        self._since_snapshot = 0
+        try:
+            self._log.append_snapshot(
+                Snapshot(
+                    day=hall.day, seq=self._log.last_seq, at=self._clock(), state=to_snapshot(hall)
+                )
+            )
+        except StoreError as exc:
+            self._fail(exc)
+
+    def _check_fingerprint(self, key: str, stored: str, digest: str) -> None:
+        if stored != digest:
+            raise IdempotencyKeyReused(
+                f'Idempotency-Key "{key}" was already used for a different request'
+            )
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = f"event log write failed: {exc}"
+            log.critical("event_log_failed", error=str(exc))
+            if self.on_failure is not None:
+                self.on_failure(self._failure)
+
+    def _roll_day(self, now: float) -> None:
+        day = business_day(now, self.tz, self.config.day_rollover)
+        if day != self.hall.day:
+            log.info(
+                "business_day_rolled_over",
+                previous=self.hall.day,
+                day=day,
+                left_waiting=len(self.hall.book),
+            )
+            self.hall = Hall.new_day(self.config, day, self.tz)
+            self._forecast = None
+            self._since_snapshot = 0
+            # Keep yesterday's replies for retries that straddle the rollover; drop older.
+            keep = {self.hall.day, _previous_day(day)}
+            self._replies = {k: r for k, r in self._replies.items() if r.day in keep}
+
+    # ----------------------------------------------------------------- views
+
+    def _person_hash(self, id_number: str) -> str:
+        normalised = id_number.strip().upper().encode()
+        return hmac.new(self._person_key, normalised, hashlib.sha256).hexdigest()
+
+    def _fresh_forecast(self, now: float) -> Forecast:
+        hall = self.hall
+        cached = self._forecast
+        if cached is not None and (
+            cached.version == hall.version or now - cached.at < self._forecast_budget_s
+        ):
+            return cached
+        started = time.perf_counter()
+        result = forecast(hall, now)
+        cost = time.perf_counter() - started
+        # Under a burst of writes, recompute at most ~5% of the time and place newer tickets
+        # by queue order meanwhile; in an ordinary hall the forecast is always current.
+        self._forecast_budget_s = min(1.0, cost * 20)
+        self._forecast = result
+        return result
+
+    def _estimate(self, hall: Hall, ticket: Ticket) -> Estimate | None:
+        if ticket.status is not TicketStatus.WAITING:
+            return None
+        now = self._clock()
+        return self._fresh_forecast(now).estimate(hall, ticket.id, now)
+
+    def _iso(self, at: float | None) -> str | None:
+        if at is None:
+            return None
+        return local_datetime(at, self.tz).isoformat(timespec="seconds")
+
+    def _ticket_view(self, hall: Hall, t: Ticket, estimate: Estimate | None) -> dict[str, Any]:
+        theme: Theme = self.config.theme(t.theme)
+        view: dict[str, Any] = {
+            "id": t.id,
+            "number": t.number,
+            "theme": t.theme,
+            "theme_name_zh": theme.name_zh,
+            "theme_name_en": theme.name_en,
+            "priority": t.priority,
+            "status": t.status.value,
+            "channel": t.channel,
+            "issued_at": self._iso(t.arrival_at),
+            "window": t.window if t.status in (TicketStatus.CALLED, TicketStatus.SERVING) else None,
+            "target_window": t.target_window,
+            "called_at": self._iso(t.called_at),
+            "started_at": self._iso(t.started_at),
+            "finished_at": self._iso(t.finished_at),
+            "recalls": t.recalls,
+            "rating": t.rating,
+            "position": estimate.position if estimate else None,
+            "ahead": estimate.ahead if estimate else None,
+            "estimated_wait_s": (
+                round(estimate.wait_s) if estimate and estimate.wait_s is not None else None
+            ),
+            "age_band": t.age_band,
+            "call": None,
+        }
+        if t.rule is not None:
+            view["call"] = {
+                "window": t.window,
+                "rule": t.rule,
+                "explanation": RULE_TEXT[Rule(t.rule)],
+                "candidates": [
+                    {
+                        "ticket": c.ticket_id,
+                        "number": c.number,
+                        "theme": c.theme,
+                        "priority": c.priority,
+                        "waited_s": round(c.waited_s),
+                        "score": c.score,
+                        "aging": c.aging,
+                        "head_start": c.head_start,
+                        "preference": c.preference,
+                        "overdue_s": round(c.overdue_s),
+                        "appointment_due": c.appointment_due,
+                        "chosen": c.ticket_id == t.id,
+                    }
+                    for c in t.candidates
+                ],
+            }
+        return view
+
+    def _window_view(self, hall: Hall, w: WindowState) -> dict[str, Any]:
+        spec = self.config.window(w.id)
+        current = hall.tickets[w.ticket_id] if w.ticket_id else None
+        return {
+            "id": w.id,
+            "name_zh": spec.name_zh,
+            "name_en": spec.name_en,
+            "themes": list(spec.themes),
+            "status": w.status.value,
+            "pause_reason": w.pause_reason,
+            "ticket": (
+                {"id": current.id, "number": current.number, "status": current.status.value}
+                if current
+                else None
+            ),
+            "priority_streak": w.priority_streak,
+            "served": w.served,
+        }
+
+    def _call_view(self, window_id: str, ticket_id: str) -> dict[str, Any]:
+        view = self.ticket_view(ticket_id)
+        return {"window": self.window_view(window_id), "ticket": view, "reason": view["call"]}
+
+
+def _public_data(event: Event) -> dict[str, Any]:
+    # Subscribers see what happened, never the keyed person hash.
+    data = event_data(event)
+    data.pop("person_hash", None)
+    return data
+
+
+def _event_of(record: EventRecord) -> Event:
+    return event_from_data(record.type, record.at, record.actor, record.data)
+
+
+def _previous_day(day: str) -> str:
+    return date.fromordinal(date.fromisoformat(day).toordinal() - 1).isoformat()
+
+
+WindowCommand = Callable[[Hall, str, str, float, str], list[Event]]
+
+# The window's call-pad actions, by the name the API and the pads use.
+_WINDOW_ACTIONS: dict[str, WindowCommand] = {
+    "recall": lambda h, w, _r, at, who: h.recall(w, at=at, actor=who),
+    "start": lambda h, w, _r, at, who: h.start(w, at=at, actor=who),
+    "finish": lambda h, w, _r, at, who: h.finish(w, at=at, actor=who),
+    "no-show": lambda h, w, _r, at, who: h.no_show(w, at=at, actor=who),
+    "hold": lambda h, w, reason, at, who: h.hold(w, reason, at=at, actor=who),
+    "pause": lambda h, w, reason, at, who: h.pause_window(w, reason, at=at, actor=who),
+    "resume": lambda h, w, _r, at, who: h.resume_window(w, at=at, actor=who),
+    "open": lambda h, w, _r, at, who: h.open_window(w, at=at, actor=who),
+    "close": lambda h, w, _r, at, who: h.close_window(w, at=at, actor=who),
+}
+WINDOW_ACTIONS = tuple(_WINDOW_ACTIONS)

@@ -1,0 +1,695 @@
+"""A durable SQLite event log: appends from the loop, group-committed by one writer thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import math
+import os
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeAlias, TypeVar
+
+import structlog
+
+from .errors import (
+    StoreClosedError,
+    StoreCorruptError,
+    StoreError,
+    StoreFailedError,
+    StoreOpenError,
+    StoreWriteError,
+)
+
+_log = structlog.get_logger(__name__)
+
+SCHEMA_VERSION: Final = "1"
+WRITER_THREAD_NAME: Final = "event-log-writer"
+DEFAULT_MAX_BATCH: Final = 1000
+SNAPSHOTS_KEPT_PER_DAY: Final = 2
+
+# FULL fsyncs the WAL at every commit; NORMAL does not, so an acknowledged append survives a
+# process crash but may be lost with the last commits on power loss.
+_SYNCHRONOUS: Final = {"full": "FULL", "normal": "NORMAL"}
+# How often an idle writer checks whether the interpreter is exiting without close() having been
+# called; the thread is non-daemon, so without this a forgotten close() would hang the exit.
+_IDLE_POLL_S: Final = 0.5
+
+_SCHEMA: Final = f"""
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+    seq INTEGER PRIMARY KEY,
+    day TEXT NOT NULL,
+    at REAL NOT NULL,
+    type TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_day_seq ON events(day, seq);
+CREATE TABLE IF NOT EXISTS replies(
+    key TEXT PRIMARY KEY,
+    day TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body TEXT,
+    seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS replies_day ON replies(day);
+CREATE TABLE IF NOT EXISTS snapshots(
+    day TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY(day, seq)
+);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
+COMMIT;
+"""
+
+_INSERT_EVENT: Final = (
+    "INSERT INTO events(seq, day, at, type, actor, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_REPLY: Final = (
+    "INSERT OR REPLACE INTO replies(key, day, fingerprint, status, body, seq)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_SNAPSHOT: Final = (
+    "INSERT OR REPLACE INTO snapshots(day, seq, at, state) VALUES (?, ?, ?, ?)"
+)
+_PRUNE_SNAPSHOTS: Final = (
+    "DELETE FROM snapshots WHERE day = ? AND seq NOT IN"
+    f" (SELECT seq FROM snapshots WHERE day = ? ORDER BY seq DESC LIMIT {SNAPSHOTS_KEPT_PER_DAY})"
+)
+_EVENT_COLUMNS: Final = "seq, day, at, type, actor, data"
+
+_EventRow: TypeAlias = tuple[int, str, float, str, str, str]
+_ReplyRow: TypeAlias = tuple[str, str, str, int, str | None, int | None]
+_SnapshotRow: TypeAlias = tuple[str, int, float, str]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: its type, when it happened (epoch seconds), who caused it, its data."""
+
+    type: str
+    at: float
+    actor: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A stored event with its log-wide sequence number and the hall day it belongs to."""
+
+    seq: int
+    day: str
+    at: float
+    type: str
+    actor: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReply:
+    """An idempotent reply kept under its key; `body` is a JSON value or None."""
+
+    key: str
+    day: str
+    fingerprint: str
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A day's state as it stood right after event `seq`."""
+
+    day: str
+    seq: int
+    at: float
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """The seqs an append was given; `durable` resolves once on disk, else fails StoreWriteError."""
+
+    seqs: tuple[int, ...]
+    durable: asyncio.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    """What the loop has been told is committed: transactions, appends, events, largest batch."""
+
+    batches: int
+    appends: int
+    events: int
+    largest_batch: int
+    durable_seq: int
+
+
+@dataclass(slots=True)
+class _Item:
+    future: asyncio.Future[None]
+    events: list[_EventRow]
+    reply: _ReplyRow | None
+    snapshot: _SnapshotRow | None
+
+
+class EventLog:
+    """The hall's durable event log; create with EventLog.open(), then start() on the loop."""
+
+    def __init__(
+        self,
+        path: Path,
+        writer: sqlite3.Connection,
+        reader: sqlite3.Connection,
+        lock_fd: int,
+        last_seq: int,
+        max_batch: int,
+        before_commit: Callable[[int], None] | None,
+    ) -> None:
+        """Wrap already opened connections; use EventLog.open() instead."""
+        self._path = path
+        self._writer: sqlite3.Connection | None = writer
+        self._reader: sqlite3.Connection | None = reader
+        self._lock_fd = lock_fd
+        self._max_batch = max_batch
+        self._before_commit = before_commit
+        self._read_lock = threading.Lock()
+        # Guards _queue, _stopping and _failed, which the loop and the writer thread share.
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[_Item] = deque()
+        self._stopping = False
+        self._failed: StoreWriteError | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        # Loop-thread only from here on.
+        self._next_seq = last_seq
+        self._enqueued = 0
+        self._acknowledged = 0
+        self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
+        self._batches = 0
+        self._appends = 0
+        self._events = 0
+        self._largest_batch = 0
+        self._durable_seq = last_seq
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        synchronous: str = "full",
+        max_batch: int = DEFAULT_MAX_BATCH,
+        _before_commit: Callable[[int], None] | None = None,
+    ) -> EventLog:
+        """Open or create the log at `path` (blocking, call outside the loop); StoreOpenError."""
+        mode = _SYNCHRONOUS.get(synchronous.lower())
+        if mode is None:
+            raise ValueError(
+                f"synchronous must be one of {sorted(_SYNCHRONOUS)}, not {synchronous!r}"
+            )
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        db = Path(path)
+        lock_fd = -1
+        writer: sqlite3.Connection | None = None
+        reader: sqlite3.Connection | None = None
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            lock_fd = _lock(db)
+            writer = _connect(db)
+            journal = writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(journal).lower() != "wal":
+                raise StoreOpenError(f"event log {db}: WAL mode unavailable (got {journal!r})")
+            writer.execute(f"PRAGMA synchronous={mode}")
+            writer.executescript(_SCHEMA)
+            version = writer.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise StoreOpenError(
+                    f"event log {db}: schema version {version!r}, expected {SCHEMA_VERSION!r}"
+                )
+            last_seq = int(writer.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+            reader = _connect(db)
+            reader.execute("PRAGMA query_only=ON")
+        except BaseException as exc:
+            _close_quietly(reader)
+            _close_quietly(writer)
+            if lock_fd >= 0:
+                os.close(lock_fd)
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StoreOpenError(f"cannot open event log {db}: {exc}") from exc
+            raise
+        _log.info("event_log.opened", path=str(db), last_seq=last_seq, synchronous=mode)
+        return cls(db, writer, reader, lock_fd, last_seq, max_batch, _before_commit)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def failed(self) -> StoreError | None:
+        """The write failure that stopped the log, or None while it is healthy."""
+        return self._failed
+
+    @property
+    def last_seq(self) -> int:
+        """The highest seq handed out so far, durable or still pending."""
+        return self._next_seq
+
+    @property
+    def stats(self) -> LogStats:
+        """Counters of committed work as acknowledged on the loop."""
+        return LogStats(
+            batches=self._batches,
+            appends=self._appends,
+            events=self._events,
+            largest_batch=self._largest_batch,
+            durable_seq=self._durable_seq,
+        )
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the writer thread; durable futures are created and resolved on `loop`."""
+        if self._writer is None or self._stopping:
+            raise StoreClosedError(f"event log {self._path} is closed")
+        if self._thread is not None:
+            raise RuntimeError("EventLog.start() called twice")
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=self._run, args=(self._writer, loop), name=WRITER_THREAD_NAME, daemon=False
+        )
+        self._thread.start()
+
+    def append(
+        self, day: str, events: Sequence[NewEvent], *, reply: StoredReply | None = None
+    ) -> Commit:
+        """Queue events (and their reply) for one transaction; loop thread only, never blocks."""
+        loop = self._running_loop()
+        _text("day", day)
+        seq = self._next_seq
+        rows: list[_EventRow] = []
+        for event in events:
+            seq += 1
+            rows.append(
+                (
+                    seq,
+                    day,
+                    _finite("at", event.at),
+                    _text("type", event.type),
+                    _text("actor", event.actor),
+                    _dumps(dict(event.data)),
+                )
+            )
+        reply_row: _ReplyRow | None = None
+        if reply is not None:
+            if reply.day != day:
+                raise ValueError(f"reply day {reply.day!r} differs from append day {day!r}")
+            if isinstance(reply.status, bool) or not isinstance(reply.status, int):
+                raise TypeError("reply status must be an int")
+            reply_row = (
+                _text("reply key", reply.key),
+                day,
+                _text("reply fingerprint", reply.fingerprint),
+                reply.status,
+                None if reply.body is None else _dumps(reply.body),
+                seq if rows else None,
+            )
+        future: asyncio.Future[None] = loop.create_future()
+        self._enqueue(_Item(future, rows, reply_row, None))
+        first = self._next_seq + 1
+        self._next_seq = seq
+        return Commit(tuple(range(first, seq + 1)), future)
+
+    def append_snapshot(self, snapshot: Snapshot) -> asyncio.Future[None]:
+        """Queue a snapshot after every earlier append; loop thread only; keeps 2 per day."""
+        loop = self._running_loop()
+        if isinstance(snapshot.seq, bool) or not isinstance(snapshot.seq, int):
+            raise TypeError("snapshot seq must be an int")
+        if not 0 <= snapshot.seq <= self._next_seq:
+            raise ValueError(f"snapshot seq {snapshot.seq} is not in 0..{self._next_seq}")
+        row: _SnapshotRow = (
+            _text("day", snapshot.day),
+            snapshot.seq,
+            _finite("at", snapshot.at),
+            _dumps(dict(snapshot.state)),
+        )
+        future: asyncio.Future[None] = loop.create_future()
+        self._enqueue(_Item(future, [], None, row))
+        return future
+
+    async def flush(self) -> None:
+        """Wait until everything appended so far is durable; StoreWriteError/StoreFailedError."""
+        self._raise_if_failed()
+        if not await self._acknowledged_upto(self._enqueued):
+            raise StoreWriteError(f"event log {self._path}: pending appends were not committed")
+
+    async def close(self) -> None:
+        """Commit what is pending, join the writer, checkpoint and close; idempotent."""
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(self._shutdown())
+        # Shielded so that a cancelled caller cannot leave the writer half stopped.
+        await asyncio.shield(self._close_task)
+
+    def load_day(self, day: str) -> tuple[Snapshot | None, list[EventRecord]]:
+        """The day's latest snapshot and the day's events after it; blocking, off-loop."""
+
+        def read(conn: sqlite3.Connection) -> tuple[Snapshot | None, list[EventRecord]]:
+            row = conn.execute(
+                "SELECT day, seq, at, state FROM snapshots WHERE day = ? ORDER BY seq DESC LIMIT 1",
+                (day,),
+            ).fetchone()
+            snapshot = None if row is None else self._snapshot(row)
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE day = ? AND seq > ? ORDER BY seq",
+                (day, 0 if snapshot is None else snapshot.seq),
+            ).fetchall()
+            return snapshot, [self._record(r) for r in rows]
+
+        return self._read(read)
+
+    def replies_for_day(self, day: str) -> dict[str, StoredReply]:
+        """Every stored reply of the day by key; blocking, so before start() or off-loop."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, StoredReply]:
+            rows = conn.execute(
+                "SELECT key, day, fingerprint, status, body FROM replies WHERE day = ?", (day,)
+            ).fetchall()
+            return {
+                key: StoredReply(
+                    key,
+                    row_day,
+                    fingerprint,
+                    status,
+                    None if body is None else self._decode(body, f"reply {key!r}"),
+                )
+                for key, row_day, fingerprint, status, body in rows
+            }
+
+        return self._read(read)
+
+    def events(
+        self, *, day: str | None = None, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRecord]:
+        """Events with seq > after_seq in seq order, optionally of one day; blocking, off-loop."""
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ?"
+        params: list[object] = [after_seq]
+        if day is not None:
+            sql += " AND day = ?"
+            params.append(day)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must not be negative")
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._read(lambda conn: [self._record(r) for r in conn.execute(sql, params)])
+
+    def get_meta(self, key: str) -> str | None:
+        """The meta value under `key`, or None; blocking, off-loop."""
+        row = self._read(
+            lambda conn: conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value durably (blocking); only before start()."""
+        if key == "schema_version":
+            raise ValueError("schema_version is managed by the event log")
+        if self._thread is not None:
+            raise RuntimeError("EventLog.set_meta() is only allowed before start()")
+        conn = self._writer
+        if conn is None:
+            raise StoreClosedError(f"event log {self._path} is closed")
+        try:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (_text("key", key), _text("value", value)),
+            )
+        except sqlite3.Error as exc:
+            raise StoreWriteError(
+                f"event log {self._path}: cannot set meta {key!r}: {exc}"
+            ) from exc
+
+    # --- loop thread -------------------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("EventLog.start() has not been called")
+        if asyncio.get_running_loop() is not loop:
+            raise RuntimeError("EventLog appends must come from the loop given to start()")
+        return loop
+
+    def _raise_if_failed(self) -> None:
+        if self._failed is not None:
+            raise StoreFailedError(
+                f"event log {self._path} has failed and must be reopened: {self._failed}"
+            ) from self._failed
+
+    def _enqueue(self, item: _Item) -> None:
+        with self._cond:
+            self._raise_if_failed()
+            if self._stopping:
+                raise StoreClosedError(f"event log {self._path} is closed")
+            self._queue.append(item)
+            self._cond.notify()
+        self._enqueued += 1
+
+    async def _acknowledged_upto(self, target: int) -> bool:
+        """Wait until the first `target` items are acknowledged; False if any of them failed."""
+        if self._acknowledged >= target:
+            # A failure among them would have set _failed before they were acknowledged.
+            return True
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        return await waiter
+
+    def _acknowledge(self, batch: list[_Item], error: StoreWriteError | None) -> None:
+        for item in batch:
+            future = item.future
+            if future.done():
+                continue  # cancelled by whoever awaited it; that never undoes the write
+            if error is None:
+                future.set_result(None)
+            else:
+                exc = StoreWriteError(str(error))
+                exc.__cause__ = error.__cause__
+                future.set_exception(exc)
+                # Marked retrieved: the failure is logged once by the writer, not per future.
+                future.exception()
+        self._acknowledged += len(batch)
+        if error is None:
+            self._batches += 1
+            self._appends += len(batch)
+            self._largest_batch = max(self._largest_batch, len(batch))
+            for item in batch:
+                if item.events:
+                    self._events += len(item.events)
+                    self._durable_seq = item.events[-1][0]
+        waiting: list[tuple[int, asyncio.Future[bool]]] = []
+        for target, waiter in self._waiters:
+            if waiter.done():
+                continue
+            if target <= self._acknowledged:
+                waiter.set_result(error is None)
+            else:
+                waiting.append((target, waiter))
+        self._waiters = waiting
+
+    async def _shutdown(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        thread = self._thread
+        if thread is not None:
+            await self._acknowledged_upto(self._enqueued)
+            await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(self._release)
+
+    # --- writer thread -----------------------------------------------------------------------
+
+    def _run(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    if self._stopping or not threading.main_thread().is_alive():
+                        return
+                    self._cond.wait(_IDLE_POLL_S)
+                count = min(len(self._queue), self._max_batch)
+                batch = [self._queue.popleft() for _ in range(count)]
+            error: StoreWriteError | None = None
+            try:
+                self._write(conn, batch)
+            except Exception as exc:
+                error = self._fail(exc, batch)
+            try:
+                loop.call_soon_threadsafe(self._acknowledge, batch, error)
+            except RuntimeError:
+                _log.warning(
+                    "event_log.loop_closed", path=str(self._path), unacknowledged=len(batch)
+                )
+
+    def _write(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        events = [row for item in batch for row in item.events]
+        replies = [item.reply for item in batch if item.reply is not None]
+        snapshots = [item.snapshot for item in batch if item.snapshot is not None]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if events:
+                conn.executemany(_INSERT_EVENT, events)
+            if replies:
+                conn.executemany(_UPSERT_REPLY, replies)
+            if snapshots:
+                conn.executemany(_UPSERT_SNAPSHOT, snapshots)
+                conn.executemany(_PRUNE_SNAPSHOTS, [(d, d) for d in {s[0] for s in snapshots}])
+            if self._before_commit is not None:
+                self._before_commit(len(batch))
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    def _fail(self, exc: Exception, batch: list[_Item]) -> StoreWriteError:
+        size = len(batch)
+        error = StoreWriteError(f"event log {self._path}: commit of {size} appends failed: {exc}")
+        error.__cause__ = exc
+        with self._cond:
+            self._failed = error
+            batch.extend(self._queue)
+            self._queue.clear()
+        _log.error(
+            "event_log.commit_failed",
+            path=str(self._path),
+            error=repr(exc),
+            batch=size,
+            also_failed=len(batch) - size,
+            exc_info=not isinstance(exc, sqlite3.Error | OSError),
+        )
+        return error
+
+    # --- shared helpers ----------------------------------------------------------------------
+
+    def _release(self) -> None:
+        with self._read_lock:
+            reader, self._reader = self._reader, None
+        _close_quietly(reader)
+        writer, self._writer = self._writer, None
+        if writer is not None and self._failed is None:
+            try:
+                busy = writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if busy:
+                    _log.warning("event_log.checkpoint_busy", path=str(self._path))
+            except sqlite3.Error as exc:
+                # Everything is already durable in the WAL; the next open checkpoints it.
+                _log.warning("event_log.checkpoint_failed", path=str(self._path), error=repr(exc))
+        _close_quietly(writer)
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _read(self, read: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._read_lock:
+            conn = self._reader
+            if conn is None:
+                raise StoreClosedError(f"event log {self._path} is closed")
+            try:
+                # One read transaction so that a multi-query read sees one consistent state.
+                conn.execute("BEGIN")
+                try:
+                    return read(conn)
+                finally:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                cls = StoreCorruptError if _is_corruption(exc) else StoreError
+                raise cls(f"cannot read event log {self._path}: {exc}") from exc
+
+    def _decode(self, text: Any, where: str) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise StoreCorruptError(
+                f"event log {self._path}: {where} holds undecodable JSON: {exc}"
+            ) from exc
+
+    def _decode_object(self, text: object, where: str) -> dict[str, Any]:
+        value = self._decode(text, where)
+        if not isinstance(value, dict):
+            raise StoreCorruptError(f"event log {self._path}: {where} is not a JSON object")
+        return value
+
+    def _record(self, row: tuple[Any, ...]) -> EventRecord:
+        seq, day, at, type_, actor, data = row
+        return EventRecord(seq, day, at, type_, actor, self._decode_object(data, f"event {seq}"))
+
+    def _snapshot(self, row: tuple[Any, ...]) -> Snapshot:
+        day, seq, at, state = row
+        return Snapshot(day, seq, at, self._decode_object(state, f"snapshot {day}/{seq}"))
+
+
+def _lock(db: Path) -> int:
+    """Take an exclusive lock beside the database: seqs are handed out in memory by one owner."""
+    lock_path = f"{db}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreOpenError(f"event log {db} is already open elsewhere ({lock_path})") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _connect(db: Path) -> sqlite3.Connection:
+    return sqlite3.connect(db, timeout=5.0, isolation_level=None, check_same_thread=False)
+
+
+def _close_quietly(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except sqlite3.Error as exc:
+            _log.warning("event_log.close_failed", error=repr(exc))
+
+
+def _is_corruption(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _dumps(value: object) -> str:
+    return _ENCODER.encode(value)
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    return value
+
+
+def _finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+    return float(value)

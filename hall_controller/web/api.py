@@ -1,0 +1,341 @@
+"""The REST API under /api/v1, server-sent events and /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from hall_controller.core.errors import Conflict, DomainError, InvalidCommand, NotFound
+from hall_controller.core.model import TicketStatus
+from hall_controller.services import (
+    WINDOW_ACTIONS,
+    HallService,
+    IdempotencyKeyReused,
+    Reply,
+    ServiceError,
+    ServiceUnavailable,
+)
+
+from .openapi import openapi_document
+from .validation import (
+    BadRequest,
+    actor_of,
+    did_you_mean,
+    idempotency_key,
+    json_object,
+    optional_number,
+    optional_str,
+    required_str,
+)
+
+log = structlog.get_logger(__name__)
+
+SERVICE_KEY: web.AppKey[HallService] = web.AppKey("service", HallService)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Seconds between periodic `state` messages on the event stream (also a keep-alive).
+STATE_INTERVAL_S = 10.0
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """A JSON response with Chinese text kept readable."""
+    return web.Response(text=_dumps(body), status=status, content_type="application/json")
+
+
+def error_response(status: int, code: str, message: str, **details: Any) -> web.Response:
+    """The one error shape of the API: {"error": {"code", "message", "details"}}."""
+    return json_response(
+        {"error": {"code": code, "message": message, "details": details}}, status=status
+    )
+
+
+def _reply(reply: Reply) -> web.Response:
+    if reply.status == 204:
+        return web.Response(status=204)
+    return json_response(reply.body, status=reply.status)
+
+
+_DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (InvalidCommand, 422),
+    (Conflict, 409),
+]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every refusal into a JSON 4xx, and anything unexpected into a logged JSON 500."""
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        details = {"field": exc.field} if exc.field else {}
+        code = "bad_request" if exc.status == 400 else "invalid"
+        return error_response(exc.status, code, exc.message, **details)
+    except DomainError as exc:
+        status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 409)
+        return error_response(status, exc.code, exc.message, **exc.details)
+    except IdempotencyKeyReused as exc:
+        return error_response(422, exc.code, exc.message)
+    except ServiceUnavailable as exc:
+        return error_response(503, exc.code, exc.message)
+    except ServiceError as exc:
+        return error_response(500, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason
+        if exc.status == 404:
+            message = f"no such resource: {request.method} {request.path}"
+        elif exc.status == 405:
+            message = f"{request.method} is not allowed on {request.path}"
+        return error_response(exc.status, exc.reason.lower().replace(" ", "_"), message)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("request_failed", method=request.method, path=request.path)
+        return error_response(500, "internal", "internal error; the request changed nothing")
+
+
+def _service(request: web.Request) -> HallService:
+    return request.app[SERVICE_KEY]
+
+
+# ----------------------------------------------------------------- reads
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 while the controller can take writes; 503 once its event log has failed."""
+    service = _service(request)
+    hall = service.current()
+    if service.failure is not None:
+        return json_response({"status": "failed", "reason": service.failure}, status=503)
+    return json_response(
+        {"status": "ok", "hall": service.config.id, "day": hall.day, "version": hall.version}
+    )
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this API."""
+    return json_response(openapi_document())
+
+
+async def get_hall(request: web.Request) -> web.Response:
+    """The hall's identity and a compact live picture."""
+    service = _service(request)
+    config = service.config
+    return json_response(
+        {
+            "id": config.id,
+            "name_zh": config.name_zh,
+            "name_en": config.name_en,
+            "timezone": config.timezone,
+            "priority_groups": [
+                {"id": g.id, "name_zh": g.name_zh, "name_en": g.name_en, "min_age": g.min_age}
+                for g in config.priority_groups
+            ],
+            "state": service.state_view(),
+        }
+    )
+
+
+async def list_themes(request: web.Request) -> web.Response:
+    """Every theme with waiting counts and the wait a new ticket can expect."""
+    return json_response(_service(request).themes_view())
+
+
+async def list_windows(request: web.Request) -> web.Response:
+    """Every window and what it is doing."""
+    return json_response(_service(request).windows_view())
+
+
+async def get_window(request: web.Request) -> web.Response:
+    """One window and what it is doing."""
+    return json_response(_service(request).window_view(request.match_info["window"]))
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    """Today's tickets, optionally filtered by status (waiting ones in calling order)."""
+    raw = request.query.get("status")
+    status = None
+    if raw is not None:
+        names = [s.value for s in TicketStatus]
+        if raw not in names:
+            raise BadRequest(
+                f"status must be one of {', '.join(names)}{did_you_mean(raw, names)}",
+                field="status",
+            )
+        status = TicketStatus(raw)
+    return json_response(_service(request).tickets_view(status))
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    """One ticket's live status."""
+    return json_response(_service(request).ticket_view(request.match_info["ticket"]))
+
+
+# ----------------------------------------------------------------- writes
+
+
+async def issue_ticket(request: web.Request) -> web.Response:
+    """Issue a ticket for a theme, with an optional priority group or resident ID number."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    body = await json_object(
+        request, ("theme", "priority", "id_number", "channel", "appointment_at")
+    )
+    reply = await _service(request).issue_ticket(
+        theme=required_str(body, "theme", max_len=64),
+        priority=optional_str(body, "priority", max_len=64) or None,
+        id_number=optional_str(body, "id_number", max_len=32) or None,
+        channel=optional_str(body, "channel", max_len=32) or "api",
+        appointment_at=optional_number(body, "appointment_at"),
+        actor=actor,
+        key=key,
+    )
+    return _reply(reply)
+
+
+async def ticket_action(request: web.Request) -> web.Response:
+    """cancel / transfer / return / rating for one ticket."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    ticket = request.match_info["ticket"]
+    action = request.match_info["action"]
+    service = _service(request)
+    if action == "cancel":
+        body = await json_object(request, ("reason",))
+        reply = await service.ticket_action(
+            ticket, "cancel", actor=actor, reason=optional_str(body, "reason") or "", key=key
+        )
+    elif action == "transfer":
+        body = await json_object(request, ("theme", "window", "reason"))
+        reply = await service.ticket_action(
+            ticket,
+            "transfer",
+            actor=actor,
+            to_theme=optional_str(body, "theme", max_len=64) or None,
+            to_window=optional_str(body, "window", max_len=64) or None,
+            reason=optional_str(body, "reason") or "",
+            key=key,
+        )
+    elif action == "return":
+        await json_object(request, ())
+        reply = await service.ticket_action(ticket, "return", actor=actor, key=key)
+    elif action == "rating":
+        body = await json_object(request, ("score",))
+        score = body.get("score")
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise BadRequest(
+                "score must be an integer from 1 (非常不满意) to 5 (非常满意)", field="score"
+            )
+        reply = await service.ticket_action(ticket, "rate", actor=actor, score=score, key=key)
+    else:
+        actions = ("cancel", "transfer", "return", "rating")
+        raise BadRequest(f'no ticket action "{action}"{did_you_mean(action, actions)}', status=404)
+    return _reply(reply)
+
+
+async def window_call(request: web.Request) -> web.Response:
+    """The window calls its next ticket, or {"ticket": id-or-number}; 204 when nobody waits."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    body = await json_object(request, ("ticket",))
+    reply = await _service(request).call(
+        request.match_info["window"],
+        ticket=optional_str(body, "ticket", max_len=64) or None,
+        actor=actor,
+        key=key,
+    )
+    return _reply(reply)
+
+
+async def window_action(request: web.Request) -> web.Response:
+    """recall / start / finish / no-show / hold / pause / resume / open / close."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    action = request.match_info["action"]
+    if action not in WINDOW_ACTIONS:
+        options = ("call", *WINDOW_ACTIONS)
+        raise BadRequest(f'no window action "{action}"{did_you_mean(action, options)}', status=404)
+    body = await json_object(request, ("reason",) if action in ("pause", "hold") else ())
+    reason = optional_str(body, "reason")
+    if action == "pause" and not reason:
+        raise BadRequest("a pause needs a reason (break, meeting, ...)", field="reason")
+    reply = await _service(request).window_action(
+        request.match_info["window"], action, actor=actor, reason=reason, key=key
+    )
+    return _reply(reply)
+
+
+# ----------------------------------------------------------------- live events
+
+
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: every durable hall event as it happens, and the state every 10 s."""
+    service = _service(request)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    async with service.bus.subscribe() as queue:
+        await response.write(_sse("state", service.state_view()))
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), STATE_INTERVAL_S)
+            except TimeoutError:
+                await response.write(_sse("state", service.state_view()))
+                continue
+            if item is None:
+                break  # fell behind, or the controller is stopping: the client reconnects
+            payload = {
+                "seq": item.seq,
+                "type": item.type,
+                "at": item.at,
+                "actor": item.actor,
+                **item.data,
+            }
+            await response.write(_sse(item.type, payload, event_id=item.seq))
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
+    lines = [f"event: {event}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append(f"data: {_dumps(data)}")
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def build_app(service: HallService) -> web.Application:
+    """The aiohttp application serving the API for one hall."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
+    app[SERVICE_KEY] = service
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v1/openapi.json", get_openapi)
+    app.router.add_get("/api/v1/hall", get_hall)
+    app.router.add_get("/api/v1/themes", list_themes)
+    app.router.add_get("/api/v1/windows", list_windows)
+    app.router.add_get("/api/v1/windows/{window}", get_window)
+    app.router.add_post("/api/v1/windows/{window}/call", window_call)
+    app.router.add_post("/api/v1/windows/{window}/{action}", window_action)
+    app.router.add_get("/api/v1/tickets", list_tickets)
+    app.router.add_post("/api/v1/tickets", issue_ticket)
+    app.router.add_get("/api/v1/tickets/{ticket}", get_ticket)
+    app.router.add_post("/api/v1/tickets/{ticket}/{action}", ticket_action)
+    app.router.add_get("/api/v1/events", event_stream)
+    return app

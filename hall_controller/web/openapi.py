@@ -1,0 +1,425 @@
+"""The OpenAPI 3.1 document of /api/v1, kept beside the handlers and checked against replies."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from hall_controller import __version__
+
+_STR = {"type": "string"}
+_NSTR = {"type": ["string", "null"]}
+_NINT = {"type": ["integer", "null"]}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None, *, closed: bool = True) -> Any:
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    schema["required"] = list(props) if required is None else required
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj(
+        {
+            "error": _obj(
+                {"code": _STR, "message": _STR, "details": {"type": "object"}},
+            )
+        }
+    ),
+    "Candidate": _obj(
+        {
+            "ticket": _STR,
+            "number": _STR,
+            "theme": _STR,
+            "priority": _NSTR,
+            "waited_s": {"type": "integer"},
+            "score": {"type": "number"},
+            "aging": {"type": "number"},
+            "head_start": {"type": "number"},
+            "preference": {"type": "number"},
+            "overdue_s": {"type": "integer"},
+            "appointment_due": {"type": "boolean"},
+            "chosen": {"type": "boolean"},
+        }
+    ),
+    "CallReason": _obj(
+        {
+            "window": _NSTR,
+            "rule": {
+                "type": "string",
+                "enum": [
+                    "specific",
+                    "max_wait",
+                    "appointment",
+                    "priority_limit",
+                    "priority",
+                    "preference",
+                    "longest_wait",
+                ],
+            },
+            "explanation": _STR,
+            "candidates": {"type": "array", "items": _ref("Candidate")},
+        }
+    ),
+    "Ticket": _obj(
+        {
+            "id": _STR,
+            "number": {"type": "string", "pattern": "^[A-Z]{1,2}[0-9]{3,}$"},
+            "theme": _STR,
+            "theme_name_zh": _STR,
+            "theme_name_en": _STR,
+            "priority": _NSTR,
+            "status": {
+                "type": "string",
+                "enum": [
+                    "waiting",
+                    "called",
+                    "serving",
+                    "finished",
+                    "no_show",
+                    "held",
+                    "cancelled",
+                ],
+            },
+            "channel": _STR,
+            "issued_at": {"type": "string", "format": "date-time"},
+            "window": _NSTR,
+            "target_window": _NSTR,
+            "called_at": _TIME,
+            "started_at": _TIME,
+            "finished_at": _TIME,
+            "recalls": {"type": "integer"},
+            "rating": _NINT,
+            "position": _NINT,
+            "ahead": _NINT,
+            "estimated_wait_s": _NINT,
+            "age_band": _NSTR,
+            "call": {"oneOf": [{"type": "null"}, _ref("CallReason")]},
+        }
+    ),
+    "WindowTicket": _obj({"id": _STR, "number": _STR, "status": _STR}),
+    "Window": _obj(
+        {
+            "id": _STR,
+            "name_zh": _STR,
+            "name_en": _STR,
+            "themes": {"type": "array", "items": _STR},
+            "status": {
+                "type": "string",
+                "enum": ["closed", "open", "paused", "calling", "serving"],
+            },
+            "pause_reason": _NSTR,
+            "ticket": {"oneOf": [{"type": "null"}, _ref("WindowTicket")]},
+            "priority_streak": {"type": "integer"},
+            "served": {"type": "integer"},
+        }
+    ),
+    "Theme": _obj(
+        {
+            "id": _STR,
+            "name_zh": _STR,
+            "name_en": _STR,
+            "prefix": _STR,
+            "hours": {"type": "array", "items": _STR},
+            "open_now": {"type": "boolean"},
+            "daily_cap": _NINT,
+            "issued": {"type": "integer"},
+            "waiting": {"type": "integer"},
+            "max_wait_s": {"type": "integer"},
+            "expected_service_s": {"type": "integer"},
+            "estimated_wait_s": _NINT,
+        }
+    ),
+    "CallResult": _obj(
+        {"window": _ref("Window"), "ticket": _ref("Ticket"), "reason": _ref("CallReason")}
+    ),
+    "WindowResult": _obj({"window": _ref("Window"), "ticket": _ref("Ticket")}, required=["window"]),
+    "HallState": _obj(
+        {
+            "day": {"type": "string", "format": "date"},
+            "at": {"type": "string", "format": "date-time"},
+            "waiting": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "windows": {"type": "object"},
+        }
+    ),
+    "Hall": _obj(
+        {
+            "id": _STR,
+            "name_zh": _STR,
+            "name_en": _STR,
+            "timezone": _STR,
+            "priority_groups": {"type": "array", "items": {"type": "object"}},
+            "state": _ref("HallState"),
+        }
+    ),
+    "Health": _obj(
+        {"status": _STR, "hall": _STR, "day": _STR, "version": {"type": "integer"}, "reason": _STR},
+        required=["status"],
+    ),
+    "IssueRequest": _obj(
+        {
+            "theme": _STR,
+            "priority": {
+                "type": ["string", "null"],
+                "description": "elderly, disabled, pregnant or a group the hall adds",
+            },
+            "id_number": {
+                "type": ["string", "null"],
+                "description": "18-character resident ID; validated, used for the elderly "
+                "group and one-ticket-per-person, then kept only as a keyed hash",
+            },
+            "channel": {"type": "string", "description": "kiosk, staff, api ..."},
+            "appointment_at": {
+                "type": ["number", "null"],
+                "description": "booked slot, epoch seconds",
+            },
+        },
+        required=["theme"],
+    ),
+    "CallRequest": _obj(
+        {"ticket": {"type": ["string", "null"], "description": "ticket id or number"}},
+        required=[],
+    ),
+    "ReasonRequest": _obj({"reason": _STR}, required=[]),
+    "PauseRequest": _obj({"reason": _STR}, required=["reason"]),
+    "TransferRequest": _obj({"theme": _NSTR, "window": _NSTR, "reason": _STR}, required=[]),
+    "RatingRequest": _obj(
+        {
+            "score": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 5,
+                "description": "5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意",
+            }
+        }
+    ),
+}
+
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key gets the first reply, never a second effect",
+    "schema": {"type": "string", "maxLength": 128},
+}
+_ACTOR = {
+    "name": "X-Actor",
+    "in": "header",
+    "required": False,
+    "description": "Who acts (user or device id) for the audit trail",
+    "schema": {"type": "string", "maxLength": 64},
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Unreadable request",
+        404: "Not found",
+        409: "Refused in the current state",
+        413: "Body too large",
+        422: "Invalid values",
+        503: "Event log failed",
+    }
+    return {
+        str(c): {
+            "description": text[c],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+        for c in codes
+    }
+
+
+def _json(schema: Any, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _write(
+    summary: str,
+    request: str | None,
+    ok: dict[str, Any],
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [*(params or []), _IDEMPOTENCY, _ACTOR],
+        "responses": {**ok, **_errors(400, 404, 409, 422, 503)},
+    }
+    if request is not None:
+        op["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": _ref(request)}},
+        }
+    return op
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_TICKET = _path_param("ticket", "ticket id (20261128-A012) or today's number (A012)")
+_WINDOW = _path_param("window", "window id")
+_WINDOW_OK = {"200": _json(_ref("WindowResult"), "The window (and its ticket) afterwards")}
+_TICKET_OK = {"200": _json(_ref("Ticket"), "The ticket afterwards")}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI 3.1 document."""
+    window_actions = {
+        "recall": (
+            "Announce the called ticket again; past the recall limit it becomes a no-show",
+            None,
+        ),
+        "start": ("The called applicant arrived: start service", None),
+        "finish": ("Finish the current service", None),
+        "no-show": ("The called applicant did not come (过号)", None),
+        "hold": ("Set the current ticket aside; the window is free again", "ReasonRequest"),
+        "pause": ("Pause the window with a reason", "PauseRequest"),
+        "resume": ("Resume a paused window", None),
+        "open": ("Open a closed window", None),
+        "close": ("Close an idle or paused window", None),
+    }
+    paths: dict[str, Any] = {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness for systemd and load balancers",
+                "responses": {
+                    "200": _json(_ref("Health"), "Healthy"),
+                    "503": _json(_ref("Health"), "The event log failed"),
+                },
+            }
+        },
+        "/api/v1/hall": {
+            "get": {
+                "summary": "The hall and a compact live picture",
+                "responses": {"200": _json(_ref("Hall"), "The hall")},
+            }
+        },
+        "/api/v1/themes": {
+            "get": {
+                "summary": "Themes with waiting counts and estimated waits",
+                "responses": {"200": _json({"type": "array", "items": _ref("Theme")}, "Themes")},
+            }
+        },
+        "/api/v1/windows": {
+            "get": {
+                "summary": "Windows and what they are doing",
+                "responses": {"200": _json({"type": "array", "items": _ref("Window")}, "Windows")},
+            }
+        },
+        "/api/v1/windows/{window}": {
+            "get": {
+                "summary": "One window",
+                "parameters": [_WINDOW],
+                "responses": {"200": _json(_ref("Window"), "The window"), **_errors(404)},
+            }
+        },
+        "/api/v1/windows/{window}/call": {
+            "post": _write(
+                "Call the next ticket the policy picks, or one named ticket",
+                "CallRequest",
+                {
+                    "200": _json(_ref("CallResult"), "The called ticket and why it was chosen"),
+                    "204": {"description": "Nobody this window serves is waiting"},
+                },
+                [_WINDOW],
+            )
+        },
+        "/api/v1/tickets": {
+            "get": {
+                "summary": "Today's tickets; waiting ones in the order they will be called",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "enum": [
+                                "waiting",
+                                "called",
+                                "serving",
+                                "finished",
+                                "no_show",
+                                "held",
+                                "cancelled",
+                            ],
+                        },
+                    }
+                ],
+                "responses": {
+                    "200": _json({"type": "array", "items": _ref("Ticket")}, "Tickets"),
+                    **_errors(422),
+                },
+            },
+            "post": _write(
+                "Issue a ticket",
+                "IssueRequest",
+                {"201": _json(_ref("Ticket"), "The new ticket with its place and wait")},
+            ),
+        },
+        "/api/v1/tickets/{ticket}": {
+            "get": {
+                "summary": "A ticket's live status",
+                "parameters": [_TICKET],
+                "responses": {"200": _json(_ref("Ticket"), "The ticket"), **_errors(404)},
+            }
+        },
+        "/api/v1/tickets/{ticket}/cancel": {
+            "post": _write("Cancel a ticket", "ReasonRequest", _TICKET_OK, [_TICKET])
+        },
+        "/api/v1/tickets/{ticket}/transfer": {
+            "post": _write(
+                "Transfer a ticket to another theme or window, keeping its arrival and priority",
+                "TransferRequest",
+                _TICKET_OK,
+                [_TICKET],
+            )
+        },
+        "/api/v1/tickets/{ticket}/return": {
+            "post": _write("A held ticket waits again", None, _TICKET_OK, [_TICKET])
+        },
+        "/api/v1/tickets/{ticket}/rating": {
+            "post": _write("Rate the service, once", "RatingRequest", _TICKET_OK, [_TICKET])
+        },
+        "/api/v1/events": {
+            "get": {
+                "summary": "Server-sent events: every hall event, and `state` every 10 s",
+                "responses": {
+                    "200": {
+                        "description": "An endless text/event-stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+    for action, (summary, request) in window_actions.items():
+        paths[f"/api/v1/windows/{{window}}/{action}"] = {
+            "post": _write(summary, request, _WINDOW_OK, [_WINDOW])
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "hall-controller API",
+            "version": __version__,
+            "description": "Queue controller of a one-door government service hall "
+            '(DB44/T 2138-2018). Errors are JSON: {"error": {"code", "message", '
+            '"details"}}.',
+        },
+        "paths": paths,
+        "components": {"schemas": SCHEMAS},
+    }
