@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from core_fixtures import make_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,8 @@ from hall_controller.core.identity import (
     mask_id_number,
     parse_resident_id,
 )
+
+from core_fixtures import make_config
 
 TODAY = date(2024, 3, 4)
 REGION = "440106"  # 广州市天河区

@@ -6,23 +6,6 @@ from dataclasses import replace
 from functools import partial
 
 import pytest
-from core_fixtures import (
-    ACTOR,
-    DEFAULT_THEMES,
-    OFFICE_HOURS,
-    T0,
-    assert_refused,
-    called_id,
-    issue,
-    local,
-    make_config,
-    new_hall,
-    open_windows,
-    replay,
-    round_trip,
-    state,
-    theme,
-)
 
 from hall_controller.core.errors import Conflict, InvalidCommand, NotFound, ThemeUnavailable
 from hall_controller.core.events import (
@@ -46,6 +29,24 @@ from hall_controller.core.events import (
 )
 from hall_controller.core.hall import Hall
 from hall_controller.core.model import Policy, TicketStatus, WindowStatus
+
+from core_fixtures import (
+    ACTOR,
+    DEFAULT_THEMES,
+    OFFICE_HOURS,
+    T0,
+    assert_refused,
+    called_id,
+    issue,
+    local,
+    make_config,
+    new_hall,
+    open_windows,
+    replay,
+    round_trip,
+    state,
+    theme,
+)
 
 
 def hall_with_called_ticket() -> tuple[Hall, str]:

@@ -10,6 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+
+from hall_controller.core.events import Event, TicketCalled
+from hall_controller.core.forecast import forecast
+from hall_controller.core.hall import Hall, ServiceStats
+from hall_controller.core.model import Policy
+
 from core_fixtures import (
     ACTOR,
     T0,
@@ -21,11 +27,6 @@ from core_fixtures import (
     theme,
     window,
 )
-
-from hall_controller.core.events import Event, TicketCalled
-from hall_controller.core.forecast import forecast
-from hall_controller.core.hall import Hall, ServiceStats
-from hall_controller.core.model import Policy
 
 
 def check_call(events: Sequence[Event], hall: Hall | None = None) -> TicketCalled:

@@ -8,18 +8,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from core_fixtures import (
-    ACTOR,
-    PRIORITY_GROUPS,
-    T0,
-    check_called,
-    make_config,
-    new_hall,
-    replay,
-    state,
-    theme,
-    window,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +20,19 @@ from hall_controller.core.events import (
 )
 from hall_controller.core.hall import Hall
 from hall_controller.core.model import HallConfig, Policy, TicketStatus, WindowStatus
+
+from core_fixtures import (
+    ACTOR,
+    PRIORITY_GROUPS,
+    T0,
+    check_called,
+    make_config,
+    new_hall,
+    replay,
+    state,
+    theme,
+    window,
+)
 
 THEMES = ("A", "B", "C")
 WINDOWS = ("g1", "g2", "pickup")

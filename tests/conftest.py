@@ -1,0 +1,49 @@
+"""Shared fixtures: hall configs for tests, and the check that no asyncio task outlives a test."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = ROOT / "config" / "demo-hall.toml"
+
+
+def demo_config_text(*, enforce_opening_hours: bool = False, **store: object) -> str:
+    """The demo hall's TOML, with opening hours off (tests run at any hour) and store overrides."""
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    text = re.sub(
+        r"(?m)^enforce_opening_hours = \w+",
+        f"enforce_opening_hours = {'true' if enforce_opening_hours else 'false'}",
+        text,
+    )
+    for key, value in store.items():
+        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value!r}".replace("'", '"'), text)
+    return text
+
+
+@pytest.fixture
+def demo_config_path(tmp_path: Path) -> Path:
+    """A copy of the demo hall config that issues tickets at any hour."""
+    path = tmp_path / "hall.toml"
+    path.write_text(demo_config_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail the test if it leaves asyncio tasks running (every task must be cancelled on stop)."""
+    before = set(asyncio.all_tasks())
+    yield
+    await asyncio.sleep(0)
+    leaked = [
+        t
+        for t in asyncio.all_tasks()
+        if t not in before and t is not asyncio.current_task() and not t.done()
+    ]
+    names = ", ".join(sorted(t.get_name() for t in leaked))
+    assert not leaked, f"tasks left running: {names}"

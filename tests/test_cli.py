@@ -1,0 +1,99 @@
+"""The `hall-controller` command as an operator uses it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+
+from hall_controller.logs import configure_logging, redact
+
+from conftest import DEMO_CONFIG
+
+
+def hall_controller(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hall_controller", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_check_config_accepts_the_demo_hall() -> None:
+    result = hall_controller("check-config", str(DEMO_CONFIG))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+    assert "6 themes, 12 windows" in result.stdout
+
+
+def test_check_config_names_file_key_and_a_did_you_mean(tmp_path: Path) -> None:
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    bad = text.replace('prefix = "B"', 'prefx = "B"', 1).replace(
+        'themes = ["social", "police"]', 'themes = ["socail", "police"]', 1
+    )
+    assert bad != text
+    path = tmp_path / "hall.toml"
+    path.write_text(bad, encoding="utf-8")
+    result = hall_controller("check-config", str(path))
+    assert result.returncode == 1
+    assert f'{path}: themes[1].prefx: unknown key; did you mean "prefix"?' in result.stderr
+    assert 'unknown theme "socail"; did you mean "social"?' in result.stderr
+    assert "2 problems" in result.stderr or "3 problems" in result.stderr
+
+
+def test_check_config_of_a_missing_file_fails_clearly(tmp_path: Path) -> None:
+    result = hall_controller("check-config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 1
+    assert "nope.toml" in result.stderr
+
+
+def test_run_with_a_bad_config_exits_1_without_starting(tmp_path: Path) -> None:
+    path = tmp_path / "hall.toml"
+    path.write_text("[hall]\nid = 'x'\n", encoding="utf-8")
+    result = hall_controller("run", "--config", str(path), "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 1
+    assert "themes" in result.stderr
+
+
+def test_run_on_a_busy_port_exits_1_with_the_reason(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = hall_controller(
+            "--log-json",
+            "run",
+            "--config",
+            str(DEMO_CONFIG),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--port",
+            str(port),
+        )
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failure = [entry for entry in lines if entry.get("event") == "cannot_start"]
+    assert failure, result.stderr
+    assert f"127.0.0.1:{port}" in failure[0]["reason"]
+
+
+def test_log_lines_never_carry_an_id_number(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", json_lines=True)
+    structlog.get_logger("test").info("scanned", note="card 11010519491231002X read", n=1)
+    err = capsys.readouterr().err
+    assert "11010519491231002X" not in err
+    entry = json.loads(err.strip().splitlines()[-1])
+    assert entry["note"] == "card 110105********002X read"
+
+
+def test_redact_masks_both_id_generations_and_keeps_other_numbers() -> None:
+    assert redact("11010519491231002x") == "110105********002x"
+    assert redact("110105491231002") == "***************"
+    assert redact("ticket 20261128-A012 seq 123456") == "ticket 20261128-A012 seq 123456"
