@@ -187,7 +187,11 @@ class HallService:
         for record in records:
             hall.apply(_event_of(record))
         self.hall = hall
-        self._replies = self._log.replies_for_day(day)
+        # Yesterday's replies too: a retry may straddle the rollover and a restart.
+        self._replies = {
+            **self._log.replies_for_day(_previous_day(day)),
+            **self._log.replies_for_day(day),
+        }
         self._since_snapshot = len(records)
         log.info(
             "day_restored",
@@ -487,7 +491,9 @@ class HallService:
                 ],
                 reply=stored_reply,
             )
-        except StoreError as exc:
+        except (StoreError, TypeError, ValueError) as exc:
+            # The events are already applied in memory: if the log refuses them (a value JSON
+            # cannot hold), memory and log differ, so stop like any other failed write.
             self._fail(exc)
             raise ServiceUnavailable(self._failure or str(exc)) from exc
         done: asyncio.Future[Reply] | None = None
@@ -511,7 +517,9 @@ class HallService:
             done.set_result(reply)
         for seq, event in zip(commit.seqs, events, strict=True):
             self.bus.publish(
-                PublishedEvent(seq, event.type_name, event.at, event.actor, _public_data(event))
+                PublishedEvent(
+                    seq, event.type_name, event.at, event.actor, _public_data(hall, event)
+                )
             )
         self._since_snapshot += len(events)
         if self._since_snapshot >= self._snapshot_every:
@@ -571,8 +579,9 @@ class HallService:
     def _fresh_forecast(self, now: float) -> Forecast:
         hall = self.hall
         cached = self._forecast
+        # 0 <= ...: a wall clock stepped back (NTP) must not keep a stale forecast for as long.
         if cached is not None and (
-            cached.version == hall.version or now - cached.at < self._forecast_budget_s
+            cached.version == hall.version or 0 <= now - cached.at < self._forecast_budget_s
         ):
             return cached
         started = time.perf_counter()
@@ -671,10 +680,14 @@ class HallService:
         return {"window": self.window_view(window_id), "ticket": view, "reason": view["call"]}
 
 
-def _public_data(event: Event) -> dict[str, Any]:
-    # Subscribers see what happened, never the keyed person hash.
+def _public_data(hall: Hall, event: Event) -> dict[str, Any]:
+    # Subscribers see what happened, with the ticket's number for screens to show, and never
+    # the keyed person hash.
     data = event_data(event)
     data.pop("person_hash", None)
+    ticket_id = data.get("ticket_id")
+    if isinstance(ticket_id, str) and "number" not in data and ticket_id in hall.tickets:
+        data["number"] = hall.tickets[ticket_id].number
     return data
 
 

@@ -71,6 +71,9 @@ _DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
 ]
 
 
+_BAD_REQUEST_CODES = {400: "bad_request", 404: "not_found", 413: "too_large"}
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every refusal into a JSON 4xx, and anything unexpected into a logged JSON 500."""
@@ -78,7 +81,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except BadRequest as exc:
         details = {"field": exc.field} if exc.field else {}
-        code = "bad_request" if exc.status == 400 else "invalid"
+        code = _BAD_REQUEST_CODES.get(exc.status, "invalid")
         return error_response(exc.status, code, exc.message, **details)
     except DomainError as exc:
         status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 409)
@@ -290,6 +293,16 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    try:
+        await _pump_events(service, response)
+    except ConnectionError:
+        return response  # the display went away (switched off, rebooted): nothing to report
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+async def _pump_events(service: HallService, response: web.StreamResponse) -> None:
     async with service.bus.subscribe() as queue:
         await response.write(_sse("state", service.state_view()))
         while True:
@@ -299,7 +312,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                 await response.write(_sse("state", service.state_view()))
                 continue
             if item is None:
-                break  # fell behind, or the controller is stopping: the client reconnects
+                return  # fell behind, or the controller is stopping: the client reconnects
             payload = {
                 "seq": item.seq,
                 "type": item.type,
@@ -308,9 +321,6 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                 **item.data,
             }
             await response.write(_sse(item.type, payload, event_id=item.seq))
-    with contextlib.suppress(ConnectionError):
-        await response.write_eof()
-    return response
 
 
 def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:

@@ -249,7 +249,7 @@ def _write(
     op: dict[str, Any] = {
         "summary": summary,
         "parameters": [*(params or []), _IDEMPOTENCY, _ACTOR],
-        "responses": {**ok, **_errors(400, 404, 409, 422, 503)},
+        "responses": {**ok, **_errors(400, 404, 409, 413, 422, 503)},
     }
     if request is not None:
         op["requestBody"] = {
@@ -300,6 +300,12 @@ def openapi_document() -> dict[str, Any]:
                     "200": _json(_ref("Health"), "Healthy"),
                     "503": _json(_ref("Health"), "The event log failed"),
                 },
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This OpenAPI 3.1 document",
+                "responses": {"200": _json({"type": "object"}, "The document")},
             }
         },
         "/api/v1/hall": {

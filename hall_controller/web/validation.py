@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -41,11 +42,17 @@ async def json_object(request: web.Request, allowed: Iterable[str]) -> dict[str,
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest("body is not valid JSON: nested too deeply", status=400) from None
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError, NaN/Infinity, integers of over 4300 digits.
         raise BadRequest(f"body is not valid JSON: {exc}", status=400) from None
     if not isinstance(body, dict):
         raise BadRequest(f"body must be a JSON object, got {type(body).__name__}", status=400)
+    if not _valid_text(body):
+        # "\ud800" escapes decode to lone surrogates, which cannot be stored or sent as UTF-8.
+        raise BadRequest("body is not valid JSON: a string holds a lone surrogate", status=400)
     known = list(allowed)
     for name in body:
         if name not in known:
@@ -91,7 +98,13 @@ def optional_number(body: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(f"{name} must be a number, got {_kind(value)}", field=name)
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise BadRequest(f"{name} must be a finite number", field=name)
+    return number
 
 
 def idempotency_key(request: web.Request) -> str | None:
@@ -112,6 +125,28 @@ def actor_of(request: web.Request) -> str:
             raise BadRequest("X-Actor must be 1-64 characters of A-Z a-z 0-9 : _ . @ -", status=400)
         return claimed
     return f"api:{request.remote or 'unknown'}"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _valid_text(value: Any) -> bool:
+    """Whether every string in a parsed JSON value (keys too) encodes as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def _kind(value: object) -> str:
