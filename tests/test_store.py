@@ -387,8 +387,15 @@ async def test_invalid_event_is_refused_without_spending_a_seq(log: EventLog) ->
         log.append(DAY, [event(1), NewEvent("x", 1.0, "a", {"bad": {1, 2}})])
     with pytest.raises(ValueError, match="finite"):
         log.append(DAY, [NewEvent("x", float("nan"), "a", {})])
+    with pytest.raises(ValueError, match="surrogate"):
+        log.append(DAY, [NewEvent("x", 1.0, "a", {"reason": "\udfff"})])
+    with pytest.raises(ValueError, match="surrogate"):
+        log.append(DAY, [NewEvent("x", 1.0, "api:\ud800", {})])
     assert log.last_seq == 0
-    assert log.append(DAY, [event(1)]).seqs == (1,)
+    commit = log.append(DAY, [event(1)])
+    assert commit.seqs == (1,)
+    await commit.durable
+    assert log.failed is None
 
 
 async def test_second_open_of_the_same_file_is_refused(log: EventLog) -> None:

@@ -678,13 +678,23 @@ _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), al
 
 
 def _dumps(value: object) -> str:
-    return _ENCODER.encode(value)
+    return _utf8("data", _ENCODER.encode(value))
 
 
 def _text(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    return value
+    return _utf8(name, value)
+
+
+def _utf8(name: str, text: str) -> str:
+    # SQLite stores UTF-8: a lone surrogate would fail in the writer and fail the whole log,
+    # so refuse it here, at append time, where only this one caller hears about it.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not valid Unicode text (lone surrogate)") from None
+    return text
 
 
 def _finite(name: str, value: object) -> float:
