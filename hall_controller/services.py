@@ -285,6 +285,48 @@ class HallService:
         ticket = hall.ticket(ticket_id)
         return self._ticket_view(hall, ticket, self._estimate(hall, ticket))
 
+    async def audit_view(
+        self, *, day: str | None, ticket: str | None, after: int, limit: int
+    ) -> dict[str, Any]:
+        """The audit trail: who did what, when, through which device or user, oldest first."""
+        hall = self.current()
+        day = day or hall.day
+        ticket_id = None
+        if ticket is not None:
+            # A bare number (A012) means that day's ticket.
+            ticket_id = ticket if "-" in ticket else f"{day.replace('-', '')}-{ticket.upper()}"
+
+        def read() -> list[EventRecord]:
+            records = self._log.events(day=day, after_seq=after)
+            if ticket_id is not None:
+                records = [r for r in records if r.data.get("ticket_id") == ticket_id]
+            return records[:limit]
+
+        try:
+            records = await asyncio.to_thread(read)
+        except StoreError as exc:
+            raise ServiceUnavailable(f"cannot read the event log: {exc}") from exc
+        entries = []
+        for record in records:
+            data = dict(record.data)
+            data.pop("person_hash", None)
+            data.pop("candidates", None)
+            entries.append(
+                {
+                    "seq": record.seq,
+                    "at": self._iso(record.at),
+                    "type": record.type,
+                    "actor": record.actor,
+                    "data": data,
+                }
+            )
+        more = len(records) == limit
+        return {
+            "day": day,
+            "events": entries,
+            "next_after": entries[-1]["seq"] if entries and more else None,
+        }
+
     def state_view(self) -> dict[str, Any]:
         """A compact picture of the hall for live screens: windows and waiting per theme."""
         hall = self.current()

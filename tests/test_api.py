@@ -809,6 +809,37 @@ async def test_cancel(api: Api) -> None:
     await api.post("/api/v1/tickets/A002/cancel")
 
 
+async def test_audit_trail_says_who_did_what_and_when(api: Api) -> None:
+    await api.issue("social", id_number=resident_id(date(1950, 5, 17), serial="613"))
+    await api.issue("police")
+    await api.post("/api/v1/windows/1/open", headers={"X-Actor": "staff:li"})
+    await api.post("/api/v1/windows/1/call", headers={"X-Actor": "pad:w1"})
+    await api.post("/api/v1/tickets/A001/rating", {"score": 5}, expect=409)
+    trail = await api.get("/api/v1/audit")
+    assert trail["day"] == "2026-11-28"
+    assert [(e["type"], e["actor"]) for e in trail["events"]] == [
+        ("TicketIssued", "api:127.0.0.1"),
+        ("TicketIssued", "api:127.0.0.1"),
+        ("WindowOpened", "staff:li"),
+        ("TicketCalled", "pad:w1"),
+    ]
+    assert trail["events"][0]["at"] == "2026-11-28T10:00:01+08:00"
+    assert "person_hash" not in trail["events"][0]["data"]
+    assert trail["next_after"] is None
+    one = await api.get("/api/v1/audit?ticket=A001")
+    assert [e["type"] for e in one["events"]] == ["TicketIssued", "TicketCalled"]
+    page = await api.get("/api/v1/audit?limit=2")
+    assert [e["seq"] for e in page["events"]] == [1, 2]
+    rest = await api.get(f"/api/v1/audit?after={page['next_after']}")
+    assert [e["seq"] for e in rest["events"]] == [3, 4]
+    assert (await api.get("/api/v1/audit?day=2026-11-27"))["events"] == []
+    for query in ("day=2026-13-01", "day=yesterday", "limit=0", "after=-1", "tiket=A001"):
+        error = await api.error("GET", f"/api/v1/audit?{query}", 422)
+        assert error["message"]
+    error = await api.error("GET", "/api/v1/audit?tiket=A001", 422)
+    assert 'did you mean "ticket"' in error["message"]
+
+
 async def test_rating_once_from_one_to_five(api: Api) -> None:
     await api.issue("pickup")
     await api.post("/api/v1/windows/11/open")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 import structlog
@@ -185,6 +187,50 @@ async def get_ticket(request: web.Request) -> web.Response:
     return json_response(_service(request).ticket_view(request.match_info["ticket"]))
 
 
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}", field=name)
+    return int(raw)
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    """The audit trail of a business day, optionally of one ticket, paged by seq."""
+    unknown = [k for k in request.query if k not in ("day", "ticket", "after", "limit")]
+    if unknown:
+        options = ("day", "ticket", "after", "limit")
+        raise BadRequest(
+            f'unknown parameter "{unknown[0]}"{did_you_mean(unknown[0], options)}',
+            field=unknown[0],
+        )
+    day = request.query.get("day")
+    if day is not None:
+        try:
+            if not _DAY.match(day):
+                raise ValueError(day)
+            date.fromisoformat(day)
+        except ValueError:
+            raise BadRequest("day must be a date YYYY-MM-DD", field="day") from None
+    ticket = request.query.get("ticket")
+    if ticket is not None and not _TICKET.match(ticket):
+        raise BadRequest("ticket must be a ticket id or number such as A012", field="ticket")
+    body = await _service(request).audit_view(
+        day=day,
+        ticket=ticket,
+        after=_query_int(request, "after", 0, 0, 2**62),
+        limit=_query_int(request, "limit", 200, 1, 1000),
+    )
+    return json_response(body)
+
+
+_TICKET = re.compile(r"^(\d{8}-)?[A-Za-z]{1,2}\d{3,6}$")
+
+
 # ----------------------------------------------------------------- writes
 
 
@@ -348,4 +394,5 @@ def build_app(service: HallService) -> web.Application:
     app.router.add_get("/api/v1/tickets/{ticket}", get_ticket)
     app.router.add_post("/api/v1/tickets/{ticket}/{action}", ticket_action)
     app.router.add_get("/api/v1/events", event_stream)
+    app.router.add_get("/api/v1/audit", get_audit)
     return app

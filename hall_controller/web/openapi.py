@@ -163,6 +163,22 @@ SCHEMAS: dict[str, Any] = {
         {"status": _STR, "hall": _STR, "day": _STR, "version": {"type": "integer"}, "reason": _STR},
         required=["status"],
     ),
+    "AuditEntry": _obj(
+        {
+            "seq": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "type": _STR,
+            "actor": _STR,
+            "data": {"type": "object"},
+        }
+    ),
+    "Audit": _obj(
+        {
+            "day": {"type": "string", "format": "date"},
+            "events": {"type": "array", "items": _ref("AuditEntry")},
+            "next_after": _NINT,
+        }
+    ),
     "IssueRequest": _obj(
         {
             "theme": _STR,
@@ -400,6 +416,44 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/tickets/{ticket}/rating": {
             "post": _write("Rate the service, once", "RatingRequest", _TICKET_OK, [_TICKET])
+        },
+        "/api/v1/audit": {
+            "get": {
+                "summary": "The audit trail: every event of a day with when, who and what",
+                "parameters": [
+                    {
+                        "name": "day",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "format": "date"},
+                        "description": "business day, default today",
+                    },
+                    {
+                        "name": "ticket",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "only this ticket's events (id or number)",
+                    },
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0},
+                        "description": "events after this seq (paging)",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("Audit"), "Events, oldest first"),
+                    **_errors(422, 503),
+                },
+            }
         },
         "/api/v1/events": {
             "get": {
