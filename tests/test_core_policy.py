@@ -8,11 +8,12 @@ bonus for a window's own theme, appointments due from 10 min before to 15 min af
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 
 from hall_controller.core.events import Event, TicketCalled
-from hall_controller.core.forecast import forecast
+from hall_controller.core.forecast import Estimate, forecast
 from hall_controller.core.hall import Hall, ServiceStats
 from hall_controller.core.model import Policy
 
@@ -432,6 +433,25 @@ def test_ticket_sent_to_the_window_gets_the_full_bonus() -> None:
 # ------------------------------------------------------------------ forecast
 
 
+@dataclass(frozen=True)
+class AllEstimates:
+    """A forecast and the estimate of every waiting ticket as of its instant."""
+
+    version: int
+    intervals: dict[str, float | None]
+    estimates: dict[str, Estimate]
+
+
+def forecast_all(hall: Hall, now: float) -> AllEstimates:
+    result = forecast(hall, now)
+    estimates = {}
+    for ticket in hall.waiting():
+        estimate = result.estimate(hall, ticket.id, now)
+        assert estimate is not None
+        estimates[ticket.id] = estimate
+    return AllEstimates(result.version, result.intervals, estimates)
+
+
 def forecast_hall(service_s: int = 300) -> Hall:
     config = make_config(
         (theme("A", default_service_s=service_s), theme("C")),
@@ -446,7 +466,7 @@ def test_forecast_one_window_n_regular_tickets() -> None:
     hall = forecast_hall(service_s=300)
     ids = [issue(hall, "A", T0 + i) for i in range(5)]
     now = T0 + 10
-    result = forecast(hall, now)
+    result = forecast_all(hall, now)
     assert result.version == hall.version
     waits = [result.estimates[t].wait_s for t in ids]
     assert waits == pytest.approx([0, 300, 600, 900, 1200])
@@ -460,7 +480,7 @@ def test_forecast_counts_the_ticket_being_served() -> None:
     waiting = issue(hall, "A", T0 + 1)
     hall.call_next("w", at=T0 + 10, actor=ACTOR)
     hall.start("w", at=T0 + 20, actor=ACTOR)
-    result = forecast(hall, T0 + 120)  # 100 s into a 300 s service
+    result = forecast_all(hall, T0 + 120)  # 100 s into a 300 s service
     assert result.estimates[waiting].wait_s == pytest.approx(200)
     assert result.estimates[waiting].ahead == 0
 
@@ -470,7 +490,7 @@ def test_forecast_places_priority_tickets_first() -> None:
     r1 = issue(hall, "A", T0)
     r2 = issue(hall, "A", T0 + 10)
     p1 = issue(hall, "A", T0 + 20, priority="elderly")
-    result = forecast(hall, T0 + 30)
+    result = forecast_all(hall, T0 + 30)
     assert result.estimates[p1].wait_s == pytest.approx(0)
     assert result.estimates[p1].ahead == 0
     assert result.estimates[r1].wait_s == pytest.approx(300)
@@ -483,7 +503,7 @@ def test_forecast_theme_without_an_open_window_has_no_wait() -> None:
     c1 = issue(hall, "C", T0)
     c2 = issue(hall, "C", T0 + 1)
     a1 = issue(hall, "A", T0 + 2)
-    result = forecast(hall, T0 + 10)
+    result = forecast_all(hall, T0 + 10)
     assert result.estimates[c1].wait_s is None
     assert result.estimates[c2].wait_s is None
     assert result.estimates[c2].ahead == 1
@@ -495,7 +515,7 @@ def test_forecast_of_a_paused_window_has_no_wait() -> None:
     hall = forecast_hall()
     ticket_id = issue(hall, "A", T0)
     hall.pause_window("w", "lunch", at=T0 + 1, actor=ACTOR)
-    assert forecast(hall, T0 + 10).estimates[ticket_id].wait_s is None
+    assert forecast_all(hall, T0 + 10).estimates[ticket_id].wait_s is None
 
 
 def test_forecast_with_two_windows_halves_the_interval() -> None:
@@ -503,7 +523,7 @@ def test_forecast_with_two_windows_halves_the_interval() -> None:
     hall = new_hall(config)
     open_windows(hall)
     ids = [issue(hall, "A", T0 + i) for i in range(6)]
-    result = forecast(hall, T0 + 10)
+    result = forecast_all(hall, T0 + 10)
     waits = [result.estimates[t].wait_s for t in ids]
     assert waits == pytest.approx([0, 0, 300, 300, 600, 600])
     assert result.intervals["A"] == pytest.approx(150)
@@ -525,7 +545,7 @@ def test_observed_service_times_change_estimates(services: int, expected_mean: f
         hall.finish("w", at=now, actor=ACTOR)
     assert hall.service_time_s("A") == pytest.approx(expected_mean)
     ids = [issue(hall, "A", now + i) for i in range(3)]
-    result = forecast(hall, now + 5)
+    result = forecast_all(hall, now + 5)
     waits = [result.estimates[t].wait_s for t in ids]
     assert waits == pytest.approx([0, expected_mean, 2 * expected_mean])
 
@@ -537,6 +557,21 @@ def test_service_stats_blend() -> None:
     assert stats.mean_s(300) == pytest.approx((60 + 2 * 300) / 3)
     stats.count, stats.total_s = 10, 1000.0
     assert stats.mean_s(300) == pytest.approx(100)
+
+
+def test_forecast_beyond_its_horizon_continues_the_same_rate() -> None:
+    """A queue longer than the simulated horizon gets the same estimates, extrapolated."""
+    hall = forecast_hall(service_s=300)
+    ids = [issue(hall, "A", T0 + i) for i in range(400)]
+    ids.insert(0, issue(hall, "A", T0 + 500, priority="elderly"))
+    now = T0 + 600
+    short = forecast(hall, now, horizon=50)
+    assert len(short.estimates) == 50
+    for ahead, ticket_id in enumerate(ids):
+        estimate = short.estimate(hall, ticket_id, now)
+        assert estimate is not None
+        assert estimate.ahead == ahead
+        assert estimate.wait_s == pytest.approx(ahead * 300)
 
 
 def test_forecast_estimate_ages_and_places_new_tickets() -> None:
@@ -562,7 +597,7 @@ def test_estimate_of_a_ticket_newer_than_the_forecast_agrees_with_a_fresh_foreca
     stale = forecast(hall, T0 + 10)
     newcomer = issue(hall, "A", T0 + 20)
     estimate = stale.estimate(hall, newcomer, T0 + 20)
-    fresh = forecast(hall, T0 + 20).estimates[newcomer]
+    fresh = forecast_all(hall, T0 + 20).estimates[newcomer]
     assert estimate is not None
     assert estimate.ahead == fresh.ahead == 3
     assert estimate.position == fresh.position == 4

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One ticket the policy weighed for a call, with the parts of its score."""
+class Candidate(NamedTuple):
+    """One ticket the policy weighed for a call, with the parts of its score.
+
+    A named tuple, not a dataclass: calls record several, and a tuple goes to JSON and back
+    (event log, snapshots) without a per-field copy.
+    """
 
     ticket_id: str
     number: str
@@ -218,7 +221,7 @@ def event_data(event: Event) -> dict[str, Any]:
             continue
         value = getattr(event, f.name)
         if f.name == "candidates":
-            value = [dataclasses.astuple(c) for c in value]
+            value = list(value)
         data[f.name] = value
     return data
 

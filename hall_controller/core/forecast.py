@@ -2,20 +2,25 @@
 
 The forecast plays the real policy forward: each open window calls what `choose_next` would
 give it whenever it becomes free, and each service lasts the theme's expected time (today's
-observations, else the configured default). No new arrivals are assumed. Past `horizon`
-simulated calls the rest of each queue is extrapolated at the rate the simulation reached.
+observations, else the configured default). No new arrivals are assumed.
+
+It simulates at most `horizon` calls. Those calls can only take tickets from the first
+`horizon` places of each line, so the simulation copies just those: its cost does not grow
+with the length of the queues. Tickets beyond the horizon, and tickets newer than the
+forecast, are placed by their rank in their line and extrapolated at the rate the simulation
+reached for their theme.
 """
 
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 
 from .hall import Hall
 from .model import TicketStatus, WindowStatus
 from .policy import choose_next
-from .queues import QueueEntry
+from .queues import Line, QueueBook, QueueEntry
 
 DEFAULT_HORIZON = 300
 
@@ -32,16 +37,20 @@ class Estimate:
 
 @dataclass(frozen=True, slots=True)
 class Forecast:
-    """Estimates for every ticket waiting at `version` of the hall's state."""
+    """The simulated calls at `version` of the hall's state, and the rates to extrapolate by."""
 
     version: int
     at: float
+    # Tickets the simulation called: their place and wait as of `at`.
     estimates: dict[str, Estimate]
-    # Seconds between calls of each theme the simulation reached (None: no window serves it).
+    # Seconds between calls of each theme over its open windows (None: no window serves it).
     intervals: dict[str, float | None] = field(default_factory=dict)
+    # Per theme: how many tickets the simulation called, and when it called the last one.
+    simulated: dict[str, int] = field(default_factory=dict)
+    last_call: dict[str, float] = field(default_factory=dict)
 
     def estimate(self, hall: Hall, ticket_id: str, now: float) -> Estimate | None:
-        """This ticket's estimate; tickets newer than the forecast are placed by queue order."""
+        """A waiting ticket's estimate as of `now`; None when the ticket is not waiting."""
         known = self.estimates.get(ticket_id)
         if known is not None:
             if known.wait_s is None:
@@ -50,12 +59,26 @@ class Forecast:
         ticket = hall.tickets.get(ticket_id)
         if ticket is None or ticket.status is not TicketStatus.WAITING:
             return None
-        ahead = queue_rank(hall, ticket.queue_entry())
-        interval = self.intervals.get(ticket.theme)
+        entry, window = hall.book.entry(ticket_id)
+        if window is not None:
+            line = hall.book.window_line(window)
+            ahead = bisect_left(line.regular, entry) + bisect_left(line.priority, entry)
+            expected = hall.service_time_s(entry.theme)
+            return Estimate(ahead + 1, ahead, ahead * expected)
+        ahead = queue_rank(hall, entry)
+        interval = self.intervals.get(entry.theme)
         if interval is None:
-            interval = _interval(hall, ticket.theme, _serving_windows(hall))
-        wait = None if interval is None else ahead * interval
-        return Estimate(ahead + 1, ahead, wait)
+            interval = _interval(hall, entry.theme, _serving_windows(hall))
+        if interval is None:
+            return Estimate(ahead + 1, ahead, None)
+        simulated = self.simulated.get(entry.theme, 0)
+        if simulated == 0:
+            wait = ahead * interval
+        else:
+            # After the last simulated call of this theme, one call per interval.
+            behind_last = max(1, ahead - simulated + 1)
+            wait = self.last_call[entry.theme] + behind_last * interval - now
+        return Estimate(ahead + 1, ahead, max(0.0, wait))
 
 
 def queue_rank(hall: Hall, entry: QueueEntry) -> int:
@@ -84,8 +107,33 @@ def _interval(hall: Hall, theme: str, windows: list[str]) -> float | None:
     return hall.service_time_s(theme) / len(serving)
 
 
+def _head_copy(book: QueueBook, places: int) -> QueueBook:
+    """A copy of the first `places` entries of every line: all a short simulation can reach."""
+    copy = QueueBook()
+    for theme, line in book.themes.items():
+        copy.themes[theme] = Line(line.regular[:places], line.priority[:places])
+    for window, line in book.windows.items():
+        copy.windows[window] = Line(line.regular[:places], line.priority[:places])
+    for line in copy.themes.values():
+        for entry in (*line.regular, *line.priority):
+            copy.where[entry.ticket_id] = (entry, None)
+    for window, line in copy.windows.items():
+        for entry in (*line.regular, *line.priority):
+            copy.where[entry.ticket_id] = (entry, window)
+    for theme, slots in book.appointments.items():
+        # Late appointments can sit in front of the due ones: keep a margin of them.
+        kept = slots[: 2 * places]
+        copy.appointments[theme] = list(kept)
+        line = copy.themes.setdefault(theme, Line())
+        for _slot, entry in kept:
+            if entry.ticket_id not in copy.where:
+                insort(line.side(entry), entry)
+                copy.where[entry.ticket_id] = (entry, None)
+    return copy
+
+
 def forecast(hall: Hall, now: float, horizon: int = DEFAULT_HORIZON) -> Forecast:
-    """Simulate the policy over the open windows and estimate every waiting ticket."""
+    """Simulate the policy over the open windows for up to `horizon` calls."""
     windows = _serving_windows(hall)
     free: list[tuple[float, str]] = []
     streak: dict[str, int] = {}
@@ -103,7 +151,7 @@ def forecast(hall: Hall, now: float, horizon: int = DEFAULT_HORIZON) -> Forecast
         free.append((at, window_id))
     heapq.heapify(free)
 
-    book = hall.book.copy()
+    book = _head_copy(hall.book, horizon)
     estimates: dict[str, Estimate] = {}
     called: dict[str, int] = {}
     last_call: dict[str, float] = {}
@@ -123,23 +171,11 @@ def forecast(hall: Hall, now: float, horizon: int = DEFAULT_HORIZON) -> Forecast
         calls += 1
 
     intervals = {t.id: _interval(hall, t.id, windows) for t in hall.config.themes}
-    if len(book):
-        # Beyond the horizon (or where no window serves): extrapolate in queue order.
-        rest = sorted(
-            (book.where[tid][0] for tid in book.where),
-            key=lambda e: (
-                e.arrival_at
-                - (hall.policy.priority_head_start_s / hall.policy.aging_rate if e.priority else 0)
-            ),
-        )
-        for entry in rest:
-            ahead = called.get(entry.theme, 0)
-            called[entry.theme] = ahead + 1
-            interval = intervals.get(entry.theme)
-            wait = None
-            if interval is not None:
-                base = last_call.get(entry.theme, now)
-                last_call[entry.theme] = base + interval
-                wait = base + interval - now
-            estimates[entry.ticket_id] = Estimate(ahead + 1, ahead, wait)
-    return Forecast(version=hall.version, at=now, estimates=estimates, intervals=intervals)
+    return Forecast(
+        version=hall.version,
+        at=now,
+        estimates=estimates,
+        intervals=intervals,
+        simulated=called,
+        last_call=last_call,
+    )

@@ -188,6 +188,7 @@ class EventLog:
         self._read_lock = threading.Lock()
         # Guards _queue, _stopping and _failed, which the loop and the writer thread share.
         self._cond = threading.Condition(threading.Lock())
+        self._writer_waiting = False
         self._queue: deque[_Item] = deque()
         self._stopping = False
         self._failed: StoreWriteError | None = None
@@ -467,7 +468,9 @@ class EventLog:
             if self._stopping:
                 raise StoreClosedError(f"event log {self._path} is closed")
             self._queue.append(item)
-            self._cond.notify()
+            # A busy writer picks this up after its commit; waking it costs the loop a syscall.
+            if self._writer_waiting:
+                self._cond.notify()
         self._enqueued += 1
 
     async def _acknowledged_upto(self, target: int) -> bool:
@@ -529,7 +532,9 @@ class EventLog:
                 while not self._queue:
                     if self._stopping or not threading.main_thread().is_alive():
                         return
+                    self._writer_waiting = True
                     self._cond.wait(_IDLE_POLL_S)
+                    self._writer_waiting = False
                 count = min(len(self._queue), self._max_batch)
                 batch = [self._queue.popleft() for _ in range(count)]
             error: StoreWriteError | None = None
