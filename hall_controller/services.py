@@ -160,6 +160,7 @@ class HallService:
         self._clock = clock
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
+        self._snapshot_pending: asyncio.Future[None] | None = None
         self._replies: dict[str, StoredReply] = {}
         self._in_flight: dict[str, _InFlight] = {}
         self._forecast: Forecast | None = None
@@ -578,24 +579,44 @@ class HallService:
                 )
             )
         self._since_snapshot += len(events)
-        if self._since_snapshot >= self._snapshot_every:
+        if self._snapshot_due():
             self.snapshot()
         return reply
 
     def snapshot(self) -> None:
-        """Queue a snapshot of today's state behind the events already appended."""
+        """Hand a snapshot of today's state to the event log, which encodes it off the loop."""
         if self._failure is not None:
             return
         hall = self.hall
         self._since_snapshot = 0
         try:
-            self._log.append_snapshot(
+            pending = self._log.append_snapshot(
                 Snapshot(
                     day=hall.day, seq=self._log.last_seq, at=self._clock(), state=to_snapshot(hall)
                 )
             )
         except StoreError as exc:
             self._fail(exc)
+            return
+        self._snapshot_pending = pending
+        pending.add_done_callback(self._snapshot_written)
+
+    def _snapshot_due(self) -> bool:
+        # A snapshot costs about a microsecond per ticket on the loop and more in its encoder
+        # thread, so a big day snapshots less often: never more than one per half a day's
+        # tickets in events, which also bounds the replay after a crash to that many events.
+        if self._snapshot_pending is not None and not self._snapshot_pending.done():
+            return False
+        return self._since_snapshot >= max(self._snapshot_every, len(self.hall.tickets) // 2)
+
+    def _snapshot_written(self, pending: asyncio.Future[None]) -> None:
+        if pending.cancelled():
+            return
+        exc = pending.exception()
+        if isinstance(exc, StoreError):
+            self._fail(exc)
+        elif exc is not None:
+            log.error("snapshot_failed", error=repr(exc))
 
     def _check_fingerprint(self, key: str, stored: str, digest: str) -> None:
         if stored != digest:

@@ -248,6 +248,35 @@ async def test_load_day_returns_latest_snapshot_and_later_events(log: EventLog) 
     assert log.load_day("2024-05-08") == (None, [])
 
 
+async def test_a_large_snapshot_round_trips_through_sliced_encoding(log: EventLog) -> None:
+    rows = [[n, f"A{n:03d}", "等候", None, [[1.5, "x"]]] for n in range(2_345)]
+    state = {"tickets": rows, "serials": {"social": 2_345}, "empty": [], "名": "一窗"}
+    log.append(DAY, [event(1)])
+    pending = log.append_snapshot(Snapshot(DAY, 1, 5.0, state))
+    await log.flush()  # flush waits for snapshots still being encoded, too
+    assert pending.done()
+    snapshot, events = log.load_day(DAY)
+    assert snapshot is not None
+    assert snapshot.state == state
+    assert events == []
+
+
+async def test_snapshots_handed_over_before_close_are_committed(db_path: Path) -> None:
+    log = EventLog.open(db_path)
+    log.start(asyncio.get_running_loop())
+    log.append(DAY, [event(1)])
+    pending = log.append_snapshot(Snapshot(DAY, 1, 5.0, {"rows": list(range(5_000))}))
+    await log.close()
+    assert pending.done() and pending.exception() is None
+    reopened = EventLog.open(db_path)
+    try:
+        snapshot, _ = reopened.load_day(DAY)
+        assert snapshot is not None
+        assert snapshot.state == {"rows": list(range(5_000))}
+    finally:
+        await reopened.close()
+
+
 async def test_load_day_without_snapshot_returns_all_its_events(log: EventLog) -> None:
     log.append(DAY, [event(1)])
     log.append(OTHER_DAY, [event(2)])

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias, TypeVar
@@ -31,6 +32,7 @@ _log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION: Final = "1"
 WRITER_THREAD_NAME: Final = "event-log-writer"
+ENCODER_THREAD_NAME: Final = "event-log-snapshot"
 DEFAULT_MAX_BATCH: Final = 1000
 SNAPSHOTS_KEPT_PER_DAY: Final = 2
 
@@ -194,8 +196,11 @@ class EventLog:
         self._failed: StoreWriteError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # Snapshots are encoded here, off the loop and off the writer, one at a time.
+        self._encoder: ThreadPoolExecutor | None = None
         self._close_task: asyncio.Task[None] | None = None
         # Loop-thread only from here on.
+        self._closing = False
         self._next_seq = last_seq
         self._enqueued = 0
         self._acknowledged = 0
@@ -290,6 +295,7 @@ class EventLog:
         if self._thread is not None:
             raise RuntimeError("EventLog.start() called twice")
         self._loop = loop
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix=ENCODER_THREAD_NAME)
         self._thread = threading.Thread(
             target=self._run, args=(self._writer, loop), name=WRITER_THREAD_NAME, daemon=False
         )
@@ -300,6 +306,7 @@ class EventLog:
     ) -> Commit:
         """Queue events (and their reply) for one transaction; loop thread only, never blocks."""
         loop = self._running_loop()
+        self._refuse_if_closing()
         _text("day", day)
         seq = self._next_seq
         rows: list[_EventRow] = []
@@ -336,31 +343,49 @@ class EventLog:
         return Commit(tuple(range(first, seq + 1)), future)
 
     def append_snapshot(self, snapshot: Snapshot) -> asyncio.Future[None]:
-        """Queue a snapshot after every earlier append; loop thread only; keeps 2 per day."""
+        """Queue a snapshot (encoded in its own thread); loop thread only; keeps 2 per day.
+
+        The state is JSON-encoded off the loop, in slices, so a day of tens of thousands of
+        tickets never stalls the hall; it must not be mutated after this call. It is committed
+        after the events it covers, since its seq is already appended.
+        """
         loop = self._running_loop()
+        self._refuse_if_closing()
         if isinstance(snapshot.seq, bool) or not isinstance(snapshot.seq, int):
             raise TypeError("snapshot seq must be an int")
         if not 0 <= snapshot.seq <= self._next_seq:
             raise ValueError(f"snapshot seq {snapshot.seq} is not in 0..{self._next_seq}")
-        row: _SnapshotRow = (
-            _text("day", snapshot.day),
-            snapshot.seq,
-            _finite("at", snapshot.at),
-            _dumps(dict(snapshot.state)),
-        )
+        day = _text("day", snapshot.day)
+        at = _finite("at", snapshot.at)
+        self._raise_if_failed()
+        if self._encoder is None or self._stopping:
+            raise StoreClosedError(f"event log {self._path} is closed")
         future: asyncio.Future[None] = loop.create_future()
-        self._enqueue(_Item(future, [], None, row))
+        state = snapshot.state
+
+        def encode_and_queue() -> None:
+            try:
+                row: _SnapshotRow = (day, snapshot.seq, at, _encode_in_slices(state))
+                self._enqueue(_Item(future, [], None, row))
+            except Exception as exc:  # handed to the caller, never lost in this thread
+                loop.call_soon_threadsafe(_fail_future, future, exc)
+
+        self._encoder.submit(encode_and_queue)
         return future
 
     async def flush(self) -> None:
         """Wait until everything appended so far is durable; StoreWriteError/StoreFailedError."""
         self._raise_if_failed()
+        if self._encoder is not None:
+            # Snapshots handed over earlier are queued once the encoder has run past them.
+            await asyncio.wrap_future(self._encoder.submit(lambda: None))
         if not await self._acknowledged_upto(self._enqueued):
             raise StoreWriteError(f"event log {self._path}: pending appends were not committed")
 
     async def close(self) -> None:
         """Commit what is pending, join the writer, checkpoint and close; idempotent."""
         if self._close_task is None:
+            self._closing = True  # refuse new appends from now on, before anything awaits
             self._close_task = asyncio.get_running_loop().create_task(self._shutdown())
         # Shielded so that a cancelled caller cannot leave the writer half stopped.
         await asyncio.shield(self._close_task)
@@ -456,6 +481,12 @@ class EventLog:
             raise RuntimeError("EventLog appends must come from the loop given to start()")
         return loop
 
+    def _refuse_if_closing(self) -> None:
+        # Loop thread: once close() is called, nothing new is accepted, even while the
+        # snapshot encoder still drains into the writer's queue.
+        if self._closing:
+            raise StoreClosedError(f"event log {self._path} is closed")
+
     def _raise_if_failed(self) -> None:
         if self._failed is not None:
             raise StoreFailedError(
@@ -468,10 +499,11 @@ class EventLog:
             if self._stopping:
                 raise StoreClosedError(f"event log {self._path} is closed")
             self._queue.append(item)
+            # Counted under the lock: the snapshot encoder thread enqueues too.
+            self._enqueued += 1
             # A busy writer picks this up after its commit; waking it costs the loop a syscall.
             if self._writer_waiting:
                 self._cond.notify()
-        self._enqueued += 1
 
     async def _acknowledged_upto(self, target: int) -> bool:
         """Wait until the first `target` items are acknowledged; False if any of them failed."""
@@ -515,6 +547,10 @@ class EventLog:
         self._waiters = waiting
 
     async def _shutdown(self) -> None:
+        encoder = self._encoder
+        if encoder is not None:
+            # Snapshots still being encoded are queued before the writer is told to stop.
+            await asyncio.to_thread(encoder.shutdown, True)
         with self._cond:
             self._stopping = True
             self._cond.notify()
@@ -680,6 +716,28 @@ def _is_corruption(exc: sqlite3.Error) -> bool:
 
 
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+# Rows per slice when encoding a snapshot's long lists: each slice is one C call that holds
+# the GIL; between slices the loop thread gets its turn.
+_SLICE = 500
+
+
+def _encode_in_slices(state: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in dict(state).items():
+        if isinstance(value, list | tuple) and len(value) > _SLICE:
+            slices = (_ENCODER.encode(value[i : i + _SLICE]) for i in range(0, len(value), _SLICE))
+            encoded = "[" + ",".join(text[1:-1] for text in slices) + "]"
+        else:
+            encoded = _ENCODER.encode(value)
+        parts.append(f"{_ENCODER.encode(_text('snapshot key', key))}:{encoded}")
+    return _utf8("snapshot", "{" + ",".join(parts) + "}")
+
+
+def _fail_future(future: asyncio.Future[None], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 def _dumps(value: object) -> str:
