@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from typing import Any
@@ -540,12 +540,13 @@ class HallService:
             else None
         )
         try:
+            new_events = [
+                NewEvent(type=e.type_name, at=e.at, actor=e.actor, data=event_data(e))
+                for e in events
+            ]
             commit = self._log.append(
                 hall.day,
-                [
-                    NewEvent(type=e.type_name, at=e.at, actor=e.actor, data=event_data(e))
-                    for e in events
-                ],
+                new_events,
                 reply=stored_reply,
             )
         except (StoreError, TypeError, ValueError) as exc:
@@ -572,12 +573,11 @@ class HallService:
             self._replies[stored_reply.key] = stored_reply
         if done is not None:
             done.set_result(reply)
-        for seq, event in zip(commit.seqs, events, strict=True):
-            self.bus.publish(
-                PublishedEvent(
-                    seq, event.type_name, event.at, event.actor, _public_data(hall, event)
+        if len(self.bus):
+            for seq, new in zip(commit.seqs, new_events, strict=True):
+                self.bus.publish(
+                    PublishedEvent(seq, new.type, new.at, new.actor, _public_data(hall, new.data))
                 )
-            )
         self._since_snapshot += len(events)
         if self._snapshot_due():
             self.snapshot()
@@ -769,10 +769,10 @@ class HallService:
         return {"window": self.window_view(window_id), "ticket": view, "reason": view["call"]}
 
 
-def _public_data(hall: Hall, event: Event) -> dict[str, Any]:
+def _public_data(hall: Hall, stored: Mapping[str, Any]) -> dict[str, Any]:
     # Subscribers see what happened, with the ticket's number for screens to show, and never
     # the keyed person hash.
-    data = event_data(event)
+    data = dict(stored)
     data.pop("person_hash", None)
     ticket_id = data.get("ticket_id")
     if isinstance(ticket_id, str) and "number" not in data and ticket_id in hall.tickets:

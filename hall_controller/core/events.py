@@ -185,6 +185,8 @@ class WindowResumed(Event):
     window: str
 
 
+_ENVELOPE = frozenset({"at", "actor"})
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
     for cls in (
@@ -206,24 +208,22 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 
-_ENVELOPE = frozenset({"at", "actor"})
-
 
 class UnknownEventType(ValueError):
     """A stored record names an event type this version does not know."""
 
 
+# Each event type's own field names, looked up once: dataclasses.fields() is slow per call.
+_DATA_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE)
+    for cls in EVENT_TYPES.values()
+}
+
+
 def event_data(event: Event) -> dict[str, Any]:
     """The event's own fields as a JSON-ready dict (without `at` and `actor`)."""
-    data: dict[str, Any] = {}
-    for f in dataclasses.fields(event):
-        if f.name in _ENVELOPE:
-            continue
-        value = getattr(event, f.name)
-        if f.name == "candidates":
-            value = list(value)
-        data[f.name] = value
-    return data
+    # Candidates are named tuples: JSON writes them as arrays as they are.
+    return {name: getattr(event, name) for name in _DATA_FIELDS[type(event)]}
 
 
 def event_from_data(type_name: str, at: float, actor: str, data: dict[str, Any]) -> Event:

@@ -66,8 +66,9 @@ class Forecast:
             expected = hall.service_time_s(entry.theme)
             return Estimate(ahead + 1, ahead, ahead * expected)
         ahead = queue_rank(hall, entry)
-        interval = self.intervals.get(entry.theme)
-        if interval is None:
+        if entry.theme in self.intervals:
+            interval = self.intervals[entry.theme]
+        else:
             interval = _interval(hall, entry.theme, _serving_windows(hall))
         if interval is None:
             return Estimate(ahead + 1, ahead, None)
@@ -107,13 +108,17 @@ def _interval(hall: Hall, theme: str, windows: list[str]) -> float | None:
     return hall.service_time_s(theme) / len(serving)
 
 
-def _head_copy(book: QueueBook, places: int) -> QueueBook:
-    """A copy of the first `places` entries of every line: all a short simulation can reach."""
+def _head_copy(book: QueueBook, places: int, themes: set[str], windows: set[str]) -> QueueBook:
+    """The first `places` entries of the lines these windows serve: all a simulation reaches."""
     copy = QueueBook()
-    for theme, line in book.themes.items():
-        copy.themes[theme] = Line(line.regular[:places], line.priority[:places])
-    for window, line in book.windows.items():
-        copy.windows[window] = Line(line.regular[:places], line.priority[:places])
+    for theme in themes:
+        line = book.themes.get(theme)
+        if line is not None:
+            copy.themes[theme] = Line(line.regular[:places], line.priority[:places])
+    for window in windows:
+        line = book.windows.get(window)
+        if line is not None:
+            copy.windows[window] = Line(line.regular[:places], line.priority[:places])
     for line in copy.themes.values():
         for entry in (*line.regular, *line.priority):
             copy.where[entry.ticket_id] = (entry, None)
@@ -121,6 +126,8 @@ def _head_copy(book: QueueBook, places: int) -> QueueBook:
         for entry in (*line.regular, *line.priority):
             copy.where[entry.ticket_id] = (entry, window)
     for theme, slots in book.appointments.items():
+        if theme not in themes:
+            continue
         # Late appointments can sit in front of the due ones: keep a margin of them.
         kept = slots[: 2 * places]
         copy.appointments[theme] = list(kept)
@@ -151,7 +158,8 @@ def forecast(hall: Hall, now: float, horizon: int = DEFAULT_HORIZON) -> Forecast
         free.append((at, window_id))
     heapq.heapify(free)
 
-    book = _head_copy(hall.book, horizon)
+    served = {t for w in windows for t in hall.config.window(w).themes}
+    book = _head_copy(hall.book, horizon, served, set(windows))
     estimates: dict[str, Estimate] = {}
     called: dict[str, int] = {}
     last_call: dict[str, float] = {}
