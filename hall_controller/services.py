@@ -554,34 +554,49 @@ class HallService:
             # cannot hold), memory and log differ, so stop like any other failed write.
             self._fail(exc)
             raise ServiceUnavailable(self._failure or str(exc)) from exc
-        done: asyncio.Future[Reply] | None = None
+        done: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         if key is not None:
-            done = asyncio.get_running_loop().create_future()
             self._in_flight[key] = _InFlight(digest, done)
-        try:
-            await asyncio.shield(commit.durable)
-        except StoreError as exc:
-            self._fail(exc)
-            if done is not None:
-                done.set_exception(ServiceUnavailable(self._failure or str(exc)))
-                done.exception()  # retrieved here so an unawaited retry does not warn
-            raise ServiceUnavailable(self._failure or str(exc)) from exc
-        finally:
-            if key is not None:
-                self._in_flight.pop(key, None)
+        # What follows durability runs as a callback, not after this coroutine's await: a
+        # caller that went away (or a cancelled handler) still gets its reply stored, its
+        # events published, and any retry waiting on the same key answered.
+        commit.durable.add_done_callback(
+            lambda durable: self._committed(
+                durable, key, stored_reply, reply, new_events, commit.seqs, hall, done
+            )
+        )
+        return await asyncio.shield(done)
+
+    def _committed(
+        self,
+        durable: asyncio.Future[None],
+        key: str | None,
+        stored_reply: StoredReply | None,
+        reply: Reply,
+        new_events: list[NewEvent],
+        seqs: tuple[int, ...],
+        hall: Hall,
+        done: asyncio.Future[Reply],
+    ) -> None:
+        if key is not None:
+            self._in_flight.pop(key, None)
+        error = None if durable.cancelled() else durable.exception()
+        if error is not None:
+            self._fail(error)
+            done.set_exception(ServiceUnavailable(self._failure or str(error)))
+            done.exception()  # marked retrieved: the failure is logged once, by _fail
+            return
         if stored_reply is not None:
             self._replies[stored_reply.key] = stored_reply
-        if done is not None:
-            done.set_result(reply)
+        done.set_result(reply)
         if len(self.bus):
-            for seq, new in zip(commit.seqs, new_events, strict=True):
+            for seq, new in zip(seqs, new_events, strict=True):
                 self.bus.publish(
                     PublishedEvent(seq, new.type, new.at, new.actor, _public_data(hall, new.data))
                 )
-        self._since_snapshot += len(events)
+        self._since_snapshot += len(new_events)
         if self._snapshot_due():
             self.snapshot()
-        return reply
 
     def snapshot(self) -> None:
         """Hand a snapshot of today's state to the event log, which encodes it off the loop."""

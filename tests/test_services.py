@@ -1,0 +1,75 @@
+"""The service layer's write path: durability before the reply, even for callers that left."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hall_controller.app import open_hall
+from hall_controller.services import HallService
+from hall_controller.settings import load_settings
+from hall_controller.store import EventLog
+
+pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+
+T0 = 1795831200.0  # 2026-11-28 10:00 in Guangzhou
+
+
+@pytest.fixture
+async def hall(
+    demo_config_path: Path, tmp_path: Path
+) -> AsyncIterator[tuple[HallService, EventLog]]:
+    service, event_log = open_hall(load_settings(demo_config_path), tmp_path / "data", lambda: T0)
+    event_log.start(asyncio.get_running_loop())
+    try:
+        yield service, event_log
+    finally:
+        await event_log.close()
+
+
+async def test_a_cancelled_request_still_answers_its_retry(
+    hall: tuple[HallService, EventLog],
+) -> None:
+    """A client that hung up mid-write: its retry with the same key gets the one ticket."""
+    service, event_log = hall
+    first = asyncio.create_task(
+        service.issue_ticket(
+            theme="social", priority=None, id_number=None, channel="kiosk", actor="t", key="k1"
+        )
+    )
+    await asyncio.sleep(0)  # appended, not yet durable
+    assert not first.done()
+    retry = asyncio.create_task(
+        service.issue_ticket(
+            theme="social", priority=None, id_number=None, channel="kiosk", actor="t", key="k1"
+        )
+    )
+    first.cancel()
+    reply = await asyncio.wait_for(retry, 5)  # before, the retry waited forever
+    assert reply.status == 201
+    assert reply.body["number"] == "A001"
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    again = await service.issue_ticket(
+        theme="social", priority=None, id_number=None, channel="kiosk", actor="t", key="k1"
+    )
+    assert again == reply
+    assert [t.number for t in service.current().tickets.values()] == ["A001"]
+    await event_log.flush()
+    assert [e.type for e in event_log.events()] == ["TicketIssued"]
+    assert event_log.replies_for_day("2026-11-28")["k1"].body == reply.body
+
+
+async def test_a_reply_comes_only_once_the_events_are_on_disk(
+    hall: tuple[HallService, EventLog],
+) -> None:
+    service, event_log = hall
+    reply = await service.issue_ticket(
+        theme="police", priority="elderly", id_number=None, channel="kiosk", actor="t"
+    )
+    # Read through the log's own reader: the committed rows, not the in-memory state.
+    stored = event_log.events()
+    assert [(e.type, e.data["number"]) for e in stored] == [("TicketIssued", reply.body["number"])]
