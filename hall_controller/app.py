@@ -9,9 +9,10 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -142,6 +143,19 @@ async def start_controller(
     url = f"http://{bind_host}:{actual}"
     log.info("listening", url=url, port=actual, hall=hall.id, data_dir=str(data_dir))
     return Controller(service, event_log, runner, url, stopped)
+
+
+def run_event_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run `main` on uvloop (asyncio's loop on libuv, cheaper per request) when installed."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None
+    try:
+        import uvloop
+    except ImportError:  # e.g. a platform without a uvloop wheel: asyncio's own loop works
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 async def run_controller(

@@ -81,7 +81,7 @@ def _check_config(path: Path) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import structlog
 
-    from hall_controller.app import StartupError, default_data_dir, run_controller
+    from hall_controller.app import StartupError, default_data_dir, run_controller, run_event_loop
     from hall_controller.demo import HallSimulation
     from hall_controller.services import HallService
     from hall_controller.settings import ConfigError, format_issues, load_settings
@@ -111,7 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     data_dir = data_dir or default_data_dir(settings.hall.id)
     try:
-        return asyncio.run(
+        return run_event_loop(
             run_controller(
                 settings, data_dir, host=args.host, port=args.port, background=background
             )
