@@ -267,7 +267,8 @@ async def test_snapshots_handed_over_before_close_are_committed(db_path: Path) -
     log.append(DAY, [event(1)])
     pending = log.append_snapshot(Snapshot(DAY, 1, 5.0, {"rows": list(range(5_000))}))
     await log.close()
-    assert pending.done() and pending.exception() is None
+    assert pending.done()
+    assert pending.exception() is None
     reopened = EventLog.open(db_path)
     try:
         snapshot, _ = reopened.load_day(DAY)
