@@ -502,6 +502,7 @@ def test_rating_outside_the_scale_is_invalid(score: object) -> None:
     exc = assert_refused(
         hall,
         InvalidCommand,
+        # Deliberately the wrong type: the hall must refuse what a loose caller sends.
         lambda: hall.rate(ticket_id, score, at=T0 + 200, actor=ACTOR),  # type: ignore[arg-type]
     )
     assert "1" in exc.message

@@ -218,6 +218,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     settings: Settings = load_settings(write(tmp_path, BASE))
 
     with pytest.raises(AttributeError):
+        # Deliberately assigning to a frozen field: the point is that it raises.
         settings.server = ServerSettings()  # type: ignore[misc]
 
 
