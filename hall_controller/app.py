@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiohttp import web
 
-from hall_controller.services import HallService
+from hall_controller.services import HallService, ServiceError
 from hall_controller.settings import Settings
 from hall_controller.store import EventLog
 from hall_controller.store.errors import StoreError
@@ -104,7 +104,7 @@ def open_hall(
     )
     try:
         service.load()
-    except StoreError as exc:
+    except (StoreError, ServiceError) as exc:
         raise StartupError(str(exc)) from exc
     # The restored day lives as long as the process: keep it out of every later full
     # collection, which would otherwise rescan it all (a pause that grows with the day).

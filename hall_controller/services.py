@@ -200,7 +200,14 @@ class HallService:
         if hall is None:
             hall = Hall.new_day(self.config, day, self.tz)
         for record in records:
-            hall.apply(_event_of(record))
+            try:
+                hall.apply(_event_of(record))
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ServiceError(
+                    f"event {record.seq} ({record.type}) of {day} does not fit this hall's "
+                    f"config ({exc!r}): start with the config that wrote it, or move the data "
+                    "directory aside to start the day afresh"
+                ) from exc
         self._set_hall(hall)
         # Yesterday's replies too: a retry may straddle the rollover and a restart.
         self._replies = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 import structlog
 
+from hall_controller.app import open_hall
 from hall_controller.logs import configure_logging, redact
+from hall_controller.settings import load_settings
 
-from conftest import DEMO_CONFIG
+from conftest import DEMO_CONFIG, demo_config_text
 
 
 def hall_controller(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -97,3 +100,29 @@ def test_redact_masks_both_id_generations_and_keeps_other_numbers() -> None:
     assert redact("11010519491231002x") == "110105********002x"
     assert redact("110105491231002") == "***************"
     assert redact("ticket 20261128-A012 seq 123456") == "ticket 20261128-A012 seq 123456"
+
+
+def test_a_log_the_config_no_longer_fits_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    """Replaying a window the config has since lost names the event and the way out."""
+    data = tmp_path / "d"
+    full = tmp_path / "full.toml"
+    full.write_text(demo_config_text(), encoding="utf-8")
+
+    async def open_window_12() -> None:
+        service, event_log = open_hall(load_settings(full), data)
+        event_log.start(asyncio.get_running_loop())
+        try:
+            await service.window_action("12", "open", actor="staff:test")
+        finally:
+            await event_log.close()
+
+    asyncio.run(open_window_12())
+    text = demo_config_text()
+    cut = tmp_path / "cut.toml"
+    cut.write_text(text[: text.rindex("[[windows]]")], encoding="utf-8")  # window 12 is gone
+    result = hall_controller("--log-json", "run", "--config", str(cut), "--data-dir", str(data))
+    assert result.returncode == 1
+    failure = [json.loads(x) for x in result.stderr.splitlines() if '"cannot_start"' in x]
+    assert failure, result.stderr
+    assert "WindowOpened" in failure[0]["reason"]
+    assert "does not fit this hall's config" in failure[0]["reason"]
