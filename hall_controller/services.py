@@ -572,6 +572,8 @@ class HallService:
                 durable, key, stored_reply, reply, new_events, commit.seqs, hall, done
             )
         )
+        if key is None:
+            return await done  # nobody else waits on it: a cancelled caller may cancel it
         return await asyncio.shield(done)
 
     def _committed(
@@ -590,12 +592,14 @@ class HallService:
         error = None if durable.cancelled() else durable.exception()
         if error is not None:
             self._fail(error)
-            done.set_exception(ServiceUnavailable(self._failure or str(error)))
-            done.exception()  # marked retrieved: the failure is logged once, by _fail
+            if not done.done():
+                done.set_exception(ServiceUnavailable(self._failure or str(error)))
+                done.exception()  # marked retrieved: the failure is logged once, by _fail
             return
         if stored_reply is not None:
             self._replies[stored_reply.key] = stored_reply
-        done.set_result(reply)
+        if not done.done():
+            done.set_result(reply)
         if len(self.bus):
             for seq, new in zip(seqs, new_events, strict=True):
                 self.bus.publish(

@@ -291,14 +291,15 @@ async def test_random_reads_never_fail_or_change_the_server(
 
 
 HOSTILE: list[tuple[str, str, bytes, int]] = [
-    ("/api/v1/tickets", "infinite appointment", b'{"theme":"social","appointment_at":1e400}', 422),
+    # A number no double can hold is unreadable JSON here, like NaN.
+    ("/api/v1/tickets", "infinite appointment", b'{"theme":"social","appointment_at":1e400}', 400),
     ("/api/v1/tickets", "NaN appointment", b'{"theme":"social","appointment_at":NaN}', 400),
     ("/api/v1/tickets", "-Infinity", b'{"theme":"social","appointment_at":-Infinity}', 400),
     (
         "/api/v1/tickets",
         "huge int",
         b'{"theme":"social","appointment_at":' + b"9" * 400 + b"}",
-        422,
+        400,
     ),
     (
         "/api/v1/tickets",

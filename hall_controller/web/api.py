@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -44,13 +44,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE_INTERVAL_S = 10.0
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _dumps(value: Any) -> bytes:
+    # orjson writes UTF-8 directly; the same library parses the requests.
+    return orjson.dumps(value, default=_named_tuple_as_list)
+
+
+def _named_tuple_as_list(value: Any) -> Any:
+    # orjson writes plain tuples but not their subclasses (the policy's Candidate rows).
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     """A JSON response with Chinese text kept readable."""
-    return web.Response(text=_dumps(body), status=status, content_type="application/json")
+    return web.Response(body=_dumps(body), status=status, content_type="application/json")
 
 
 def error_response(status: int, code: str, message: str, **details: Any) -> web.Response:
@@ -373,7 +381,7 @@ def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
     lines = [f"event: {event}"]
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    lines.append(f"data: {_dumps(data)}")
+    lines.append(f"data: {_dumps(data).decode()}")
     return ("\n".join(lines) + "\n\n").encode()
 
 
