@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias, TypeVar
 
+import orjson
 import structlog
 
 from .errors import (
@@ -723,16 +724,30 @@ _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), al
 _SLICE = 500
 
 
+def _snapshot_json(value: object) -> str:
+    # orjson, about ten times faster than the standard library on a day's rows; it writes
+    # non-finite floats as null, which a snapshot never holds (every time in it is an event's,
+    # and events are checked for finite times on append).
+    return orjson.dumps(value, default=_tuple_subclass).decode()
+
+
+def _tuple_subclass(value: object) -> object:
+    # orjson writes plain tuples but not their subclasses (named tuples).
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _encode_in_slices(state: Mapping[str, Any]) -> str:
     parts = []
     for key, value in dict(state).items():
         if isinstance(value, list | tuple) and len(value) > _SLICE:
-            slices = (_ENCODER.encode(value[i : i + _SLICE]) for i in range(0, len(value), _SLICE))
+            slices = (_snapshot_json(value[i : i + _SLICE]) for i in range(0, len(value), _SLICE))
             encoded = "[" + ",".join(text[1:-1] for text in slices) + "]"
         else:
-            encoded = _ENCODER.encode(value)
-        parts.append(f"{_ENCODER.encode(_text('snapshot key', key))}:{encoded}")
-    return _utf8("snapshot", "{" + ",".join(parts) + "}")
+            encoded = _snapshot_json(value)
+        parts.append(f"{_snapshot_json(_text('snapshot key', key))}:{encoded}")
+    return "{" + ",".join(parts) + "}"
 
 
 def _fail_future(future: asyncio.Future[None], exc: BaseException) -> None:
