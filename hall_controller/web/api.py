@@ -378,11 +378,9 @@ async def _pump_events(service: HallService, response: web.StreamResponse) -> No
 
 
 def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
-    lines = [f"event: {event}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    lines.append(f"data: {_dumps(data).decode()}")
-    return ("\n".join(lines) + "\n\n").encode()
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    # orjson never writes a raw newline, so the data stays on one line as SSE requires.
+    return head.encode() + b"data: " + _dumps(data) + b"\n\n"
 
 
 def build_app(service: HallService) -> web.Application:
