@@ -6,7 +6,7 @@ controller opens it) with a fake clock: 12 windows open at 08:55; 10,000 applica
 between 09:00 and 17:00; each ticket is called, started and finished (half of them rated), a
 few are recalled, marked no-show or transferred to another theme and called again, and windows
 pause now and then. Snapshots are written as the controller writes them: every
-``max(snapshot_every, tickets // 2)`` events (``snapshot_every`` is 2000 in the demo hall) and
+``max(snapshot_every, tickets)`` events (``snapshot_every`` is 2000 in the demo hall) and
 once more at the clean close (``Controller.close``).
 
 Then it times ``open_hall(settings, data_dir, clock)``, which opens the event log and calls
@@ -447,9 +447,9 @@ def print_results(
     crash = next((r for r in results if r.variant == CRASH), None)
     clean = next((r for r in results if r.variant == CLEAN), None)
     if crash is not None and clean is not None and crash.replayed and crash.snapshot_seq:
-        # The service snapshots every max(snapshot_every, tickets // 2) events, so the tail
-        # after the last periodic snapshot is at most that minus one.
-        longest = max(snapshot_every, tickets // 2) - 1
+        # The service snapshots every max(snapshot_every, tickets) events, so the tail after
+        # the last periodic snapshot is at most that minus one.
+        longest = max(snapshot_every, tickets) - 1
         per_event = max(0.0, crash.median - clean.median) / crash.replayed
         print(
             f"crash replays {crash.replayed} events after the snapshot at {crash.snapshot_seq}, "
