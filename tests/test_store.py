@@ -421,6 +421,11 @@ async def test_invalid_event_is_refused_without_spending_a_seq(log: EventLog) ->
         log.append(DAY, [NewEvent("x", 1.0, "a", {"reason": "\udfff"})])
     with pytest.raises(ValueError, match="surrogate"):
         log.append(DAY, [NewEvent("x", 1.0, "api:\ud800", {})])
+    with pytest.raises(ValueError, match="non-finite"):
+        log.append(DAY, [NewEvent("x", 1.0, "a", {"score": [1.0, float("inf")]})])
+    non_str_key: dict[Any, Any] = {1: "non-str key"}
+    with pytest.raises(TypeError):
+        log.append(DAY, [NewEvent("x", 1.0, "a", non_str_key)])
     assert log.last_seq == 0
     commit = log.append(DAY, [event(1)])
     assert commit.seqs == (1,)

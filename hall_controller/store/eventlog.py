@@ -716,7 +716,6 @@ def _is_corruption(exc: sqlite3.Error) -> bool:
     return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
-_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 # Rows per slice when encoding a snapshot's long lists: each slice is one C call that holds
@@ -756,7 +755,27 @@ def _fail_future(future: asyncio.Future[None], exc: BaseException) -> None:
 
 
 def _dumps(value: object) -> str:
-    return _utf8("data", _ENCODER.encode(value))
+    # orjson on the hot path (every append). It writes NaN and infinities as null, and its
+    # own refusal of lone surrogates is a TypeError, so values are checked here first; what
+    # it still refuses (sets, objects, non-str keys) is a TypeError, as with json.dumps.
+    _check_values(value)
+    return orjson.dumps(value, default=_tuple_subclass).decode()
+
+
+def _check_values(value: object) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _utf8("data", item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"data holds a non-finite number: {item!r}")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
 
 
 def _text(name: str, value: object) -> str:
