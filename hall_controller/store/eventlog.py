@@ -716,8 +716,6 @@ def _is_corruption(exc: sqlite3.Error) -> bool:
     return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
-
-
 # Rows per slice when encoding a snapshot's long lists: each slice is one C call that holds
 # the GIL; between slices the loop thread gets its turn.
 _SLICE = 500
