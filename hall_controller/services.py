@@ -25,7 +25,7 @@ from .core.calendar import business_day, day_start, local_datetime
 from .core.errors import InvalidCommand, NotFound
 from .core.events import Event, TicketCalled, TicketIssued, event_data, event_from_data
 from .core.forecast import Estimate, Forecast, forecast
-from .core.hall import Hall, Ticket, WindowState
+from .core.hall import Hall, Ticket, WindowState, ticket_id_of
 from .core.identity import age_band, parse_resident_id
 from .core.model import HallConfig, Theme, TicketStatus
 from .core.policy import RULE_TEXT, Rule
@@ -316,7 +316,7 @@ class HallService:
         ticket_id = None
         if ticket is not None:
             # A bare number (A012) means that day's ticket.
-            ticket_id = ticket if "-" in ticket else f"{day.replace('-', '')}-{ticket.upper()}"
+            ticket_id = ticket if "-" in ticket else ticket_id_of(day, ticket.upper())
 
         def read() -> list[EventRecord]:
             records = self._log.events(day=day, after_seq=after)

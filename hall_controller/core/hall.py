@@ -108,6 +108,11 @@ class ServiceStats:
         return (observed * weight + default_s * (3 - weight)) / 3
 
 
+def ticket_id_of(day: str, number: str) -> str:
+    """A ticket's id: its business day and number, e.g. 20261128-A012."""
+    return f"{day.replace('-', '')}-{number}"
+
+
 def _suggest(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1)
     return f'; did you mean "{close[0]}"?' if close else ""
@@ -167,7 +172,7 @@ class Hall:
             raise InvalidCommand(f'unknown theme "{theme_id}"{hint}', theme=theme_id)
 
     def _ticket_id(self, number: str) -> str:
-        return f"{self.day.replace('-', '')}-{number}"
+        return ticket_id_of(self.day, number)
 
     def current_ticket(self, window_id: str) -> Ticket | None:
         """The ticket the window is calling or serving, if any."""

@@ -721,10 +721,10 @@ def _is_corruption(exc: sqlite3.Error) -> bool:
 _SLICE = 500
 
 
-def _snapshot_json(value: object) -> str:
-    # orjson, about ten times faster than the standard library on a day's rows; it writes
-    # non-finite floats as null, which a snapshot never holds (every time in it is an event's,
-    # and events are checked for finite times on append).
+def _json(value: object) -> str:
+    # orjson, about ten times faster than the standard library. It writes non-finite floats
+    # as null: event data is checked first (_dumps), and a snapshot never holds one (every
+    # time in it is an event's, checked on append).
     return orjson.dumps(value, default=_tuple_subclass).decode()
 
 
@@ -739,11 +739,11 @@ def _encode_in_slices(state: Mapping[str, Any]) -> str:
     parts = []
     for key, value in dict(state).items():
         if isinstance(value, list | tuple) and len(value) > _SLICE:
-            slices = (_snapshot_json(value[i : i + _SLICE]) for i in range(0, len(value), _SLICE))
+            slices = (_json(value[i : i + _SLICE]) for i in range(0, len(value), _SLICE))
             encoded = "[" + ",".join(text[1:-1] for text in slices) + "]"
         else:
-            encoded = _snapshot_json(value)
-        parts.append(f"{_snapshot_json(_text('snapshot key', key))}:{encoded}")
+            encoded = _json(value)
+        parts.append(f"{_json(_text('snapshot key', key))}:{encoded}")
     return "{" + ",".join(parts) + "}"
 
 
@@ -753,11 +753,11 @@ def _fail_future(future: asyncio.Future[None], exc: BaseException) -> None:
 
 
 def _dumps(value: object) -> str:
-    # orjson on the hot path (every append). It writes NaN and infinities as null, and its
-    # own refusal of lone surrogates is a TypeError, so values are checked here first; what
-    # it still refuses (sets, objects, non-str keys) is a TypeError, as with json.dumps.
+    # Every append. orjson would write NaN and infinities as null and report lone surrogates
+    # as a TypeError, so values are checked here first; what it still refuses (sets, objects,
+    # non-str keys) is a TypeError, as with json.dumps.
     _check_values(value)
-    return orjson.dumps(value, default=_tuple_subclass).decode()
+    return _json(value)
 
 
 def _check_values(value: object) -> None:

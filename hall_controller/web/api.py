@@ -207,13 +207,16 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
     return int(raw)
 
 
+_AUDIT_PARAMETERS = ("day", "ticket", "after", "limit")
+_TICKET = re.compile(r"^(\d{8}-)?[A-Za-z]{1,2}\d{3,6}$")
+
+
 async def get_audit(request: web.Request) -> web.Response:
     """The audit trail of a business day, optionally of one ticket, paged by seq."""
-    unknown = [k for k in request.query if k not in ("day", "ticket", "after", "limit")]
+    unknown = [k for k in request.query if k not in _AUDIT_PARAMETERS]
     if unknown:
-        options = ("day", "ticket", "after", "limit")
         raise BadRequest(
-            f'unknown parameter "{unknown[0]}"{did_you_mean(unknown[0], options)}',
+            f'unknown parameter "{unknown[0]}"{did_you_mean(unknown[0], _AUDIT_PARAMETERS)}',
             field=unknown[0],
         )
     day = request.query.get("day")
@@ -234,9 +237,6 @@ async def get_audit(request: web.Request) -> web.Response:
         limit=_query_int(request, "limit", 200, 1, 1000),
     )
     return json_response(body)
-
-
-_TICKET = re.compile(r"^(\d{8}-)?[A-Za-z]{1,2}\d{3,6}$")
 
 
 # ----------------------------------------------------------------- writes
