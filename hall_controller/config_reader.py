@@ -305,3 +305,42 @@ def parse_toml(text: str, file: str) -> dict[str, object]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError((ConfigIssue(file, "", f"invalid TOML: {exc}"),)) from exc
+
+
+_SECONDS_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)")
+_SECONDS_SCALE = {"ms": 0.001, "s": 1.0, "m": 60.0}
+
+
+def seconds(low: float, high: float, *, allow_zero: bool = False) -> Kind[float]:
+    """A short duration such as "300ms", "2s" or "1.5m", as seconds within [low, high]."""
+
+    def convert(value: object) -> float:
+        match = _SECONDS_RE.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            raise Invalid
+        amount = float(match.group(1)) * _SECONDS_SCALE[match.group(2)]
+        if amount == 0 and allow_zero:
+            return 0.0
+        if not low <= amount <= high:
+            raise Invalid(
+                f"expected a duration from {low:g}s to {high:g}s"
+                + (' (or "0s" for none)' if allow_zero else "")
+                + f", got {show_value(value)}"
+            )
+        return amount
+
+    expected = 'a duration such as "300ms", "2s" or "1m"' + (' (or "0s")' if allow_zero else "")
+    return Kind(expected, convert)
+
+
+def _hex_bytes(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise Invalid
+    digits = value.replace(" ", "")
+    if len(digits) % 2 or not re.fullmatch(r"[0-9A-Fa-f]*", digits):
+        raise Invalid
+    return bytes.fromhex(digits)
+
+
+HEX_BYTES = Kind('bytes written in hex such as "FF 68" (or "" for none)', _hex_bytes)
+BYTE = integer(0, 255, "a byte value from 0 to 255 (0x00 to 0xFF)")

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -43,11 +44,14 @@ from hall_controller.core.model import (
     Theme,
     Window,
 )
+from hall_controller.profiles import DeviceConfig, DeviceProfile, GpioPadSettings, load_profiles
 
 __all__ = [
     "DEFAULT_PRIORITY_GROUPS",
     "ConfigError",
     "ConfigIssue",
+    "DeviceConfig",
+    "MqttSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -86,6 +90,17 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """The hall's MQTT broker (Mosquitto on the edge box) and how the controller logs in."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password_file: Path | None = None
+    keepalive_s: int = 15
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """A fully validated configuration and the file it came from."""
 
@@ -93,6 +108,8 @@ class Settings:
     server: ServerSettings
     store: StoreSettings
     source: Path
+    mqtt: MqttSettings | None = None
+    devices: tuple[DeviceConfig, ...] = ()
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -128,7 +145,18 @@ _PERIOD_RE = re.compile(rf"\s*({CLOCK_RE})\s*-\s*({CLOCK_RE})\s*")
 
 # --- sections ---------------------------------------------------------------------------------
 
-_TOP_KEYS = ("hall", "server", "store", "policy", "themes", "windows", "priority_groups")
+_TOP_KEYS = (
+    "hall",
+    "server",
+    "store",
+    "policy",
+    "themes",
+    "windows",
+    "priority_groups",
+    "mqtt",
+    "profiles",
+    "devices",
+)
 _HALL_KEYS = (
     "id",
     "name_zh",
@@ -605,4 +633,202 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
         enforce_opening_hours=head.enforce_opening_hours,
         one_active_ticket_per_person=head.one_active_ticket_per_person,
     )
-    return Settings(hall=hall, server=server, store=store, source=source)
+    mqtt = _read_mqtt(r, data, source)
+    devices = _read_devices(r, data, source, {w.id for w in complete_windows}, mqtt)
+    if r.issues:
+        raise ConfigError(tuple(r.issues))
+    return Settings(
+        hall=hall, server=server, store=store, source=source, mqtt=mqtt, devices=devices
+    )
+
+
+_MQTT_KEYS = ("host", "port", "username", "password_file", "keepalive")
+_PROFILES_KEYS = ("dir",)
+_DEVICE_KEYS = ("id", "profile", "window", "port", "address", "pins", "remotes", "transfer_to")
+_DEVICE_ID = pattern(
+    r"[a-z0-9][a-z0-9_-]{0,47}", 'a device id of lowercase letters, digits, "_" or "-"'
+)
+_BUS_ADDRESS = integer(0, 0xFFFF, "a bus address from 0 to 65535")
+_PIN = integer(0, 63, "a GPIO pin number (BCM) from 0 to 63")
+_KEEPALIVE = integer(5, 600, "seconds from 5 to 600")
+
+
+def _read_mqtt(r: Reader, data: Mapping[str, object], source: Path) -> MqttSettings | None:
+    if "mqtt" not in data:
+        return None
+    table = r.table(data["mqtt"], "mqtt", _MQTT_KEYS, "a table")
+    if table is None:
+        return None
+    d = MqttSettings()
+    password = r.optional(table, "mqtt", "password_file", _TEXT, "")
+    return MqttSettings(
+        host=r.optional(table, "mqtt", "host", _TEXT, d.host),
+        port=r.optional(table, "mqtt", "port", _PORT, d.port),
+        username=r.optional(table, "mqtt", "username", _TEXT, "") or None,
+        password_file=(source.parent / password) if password else None,
+        keepalive_s=r.optional(table, "mqtt", "keepalive", _KEEPALIVE, d.keepalive_s),
+    )
+
+
+def _read_profile_dir(
+    r: Reader, data: Mapping[str, object], source: Path
+) -> Mapping[str, DeviceProfile] | None:
+    table = r.table(data.get("profiles", {}), "profiles", _PROFILES_KEYS, "a table")
+    relative = r.optional(table or {}, "profiles", "dir", _TEXT, "../device_profiles")
+    directory = (source.parent / relative).resolve()
+    try:
+        return load_profiles(directory)
+    except ConfigError as exc:
+        r.issues.extend(exc.issues)
+        return None
+
+
+def _read_devices(
+    r: Reader,
+    data: Mapping[str, object],
+    source: Path,
+    windows: set[str],
+    mqtt: MqttSettings | None,
+) -> tuple[DeviceConfig, ...]:
+    tables = r.tables(data, "devices", required=False)
+    if not tables:
+        return ()
+    profiles = _read_profile_dir(r, data, source)
+    devices: list[DeviceConfig] = []
+    seen: dict[str, str] = {}
+    bus_users: dict[tuple[str, int], str] = {}
+    bus_lines: dict[str, tuple[str, object]] = {}
+    for index, value in enumerate(tables):
+        path = f"devices[{index}]"
+        table = r.table(value, path, _DEVICE_KEYS, "a table")
+        if table is None:
+            continue
+        before = len(r.issues)
+        device_id = r.required(table, path, "id", _DEVICE_ID)
+        if device_id is not None:
+            if device_id in seen:
+                r.report(f"{path}.id", f"duplicate device id {quote(device_id)}; {seen[device_id]}")
+            seen.setdefault(device_id, path)
+        profile_id = r.required(table, path, "profile", _TEXT)
+        profile = None
+        if profile_id is not None and profiles is not None:
+            profile = profiles.get(profile_id)
+            if profile is None:
+                hint = did_you_mean(profile_id, profiles)
+                r.report(
+                    f"{path}.profile",
+                    f"no device profile {quote(profile_id)}"
+                    + (f"; did you mean {quote(hint)}?" if hint else "")
+                    + f" (known: {', '.join(sorted(profiles))})",
+                )
+        window = r.optional(table, path, "window", _WINDOW_ID, "") or None
+        if window is not None and window not in windows:
+            hint = did_you_mean(window, windows)
+            r.report(
+                f"{path}.window",
+                f"no window {quote(window)}" + (f"; did you mean {quote(hint)}?" if hint else ""),
+            )
+        transfer_to = r.optional(table, path, "transfer_to", _WINDOW_ID, "") or None
+        if transfer_to is not None and transfer_to not in windows:
+            r.report(f"{path}.transfer_to", f"no window {quote(transfer_to)}")
+        port = r.optional(table, path, "port", _TEXT, "") or None
+        address = r.optional(table, path, "address", _BUS_ADDRESS, 0)
+        pins = _read_pins(r, table, path)
+        remotes = _read_remotes(r, table, path, windows)
+        if profile is not None:
+            needs_port = profile.transport in ("serial", "evdev")
+            if needs_port and port is None:
+                r.report(f"{path}.port", f"missing; a {profile.transport} device needs its port")
+            if profile.transport in ("mqtt", "gpio") and port is not None:
+                r.report(f"{path}.port", f"a {profile.transport} device has no port")
+            if profile.transport == "mqtt" and mqtt is None:
+                r.report(f"{path}.profile", "an MQTT device needs an [mqtt] table (the broker)")
+            if profile.driver != "rf433_receiver" and window is None:
+                r.report(f"{path}.window", "missing; expected the window this device serves")
+            if profile.transport == "gpio":
+                _check_pins(r, path, profile, pins)
+            if profile.serial is not None and port is not None:
+                line = (f"{path}.port", profile.serial)
+                first = bus_lines.setdefault(port, line)
+                if first[1] != profile.serial:
+                    r.report(
+                        f"{path}.profile",
+                        f"{first[0]} uses the same port with other line settings "
+                        "(one RS-485 bus runs at one speed)",
+                    )
+                if (port, address) in bus_users:
+                    r.report(
+                        f"{path}.address",
+                        f"{bus_users[(port, address)]} has address {address} on this port",
+                    )
+                bus_users.setdefault((port, address), path)
+        if len(r.issues) == before and device_id is not None and profile is not None:
+            devices.append(
+                DeviceConfig(
+                    id=device_id,
+                    profile=profile,
+                    window=window,
+                    port=port,
+                    address=address,
+                    pins=MappingProxyType(pins),
+                    remotes=MappingProxyType(remotes),
+                    transfer_to=transfer_to,
+                )
+            )
+    return tuple(devices)
+
+
+def _read_pins(r: Reader, table: Mapping[str, object], path: str) -> dict[str, int]:
+    raw = table.get("pins", {})
+    if not isinstance(raw, dict):
+        r.report(f"{path}.pins", "expected a table of pin names to GPIO numbers")
+        return {}
+    pins: dict[str, int] = {}
+    for name, value in raw.items():
+        pin = r.check(value, f"{path}.pins.{name}", _PIN)
+        if pin is not None:
+            pins[name] = pin
+    return pins
+
+
+def _read_remotes(
+    r: Reader, table: Mapping[str, object], path: str, windows: set[str]
+) -> dict[int, str]:
+    raw = table.get("remotes", {})
+    if not isinstance(raw, dict):
+        r.report(f"{path}.remotes", 'expected a table of remote ids to windows ("0x1A2B" = "3")')
+        return {}
+    remotes: dict[int, str] = {}
+    for code, window in raw.items():
+        key = f"{path}.remotes.{code}"
+        try:
+            remote = int(code, 0)
+        except ValueError:
+            r.report(key, 'expected a remote id such as "0x1A2B"')
+            continue
+        if not isinstance(window, str) or window not in windows:
+            r.report(key, f"expected a window id, got {show_value(window)}")
+            continue
+        remotes[remote] = window
+    return remotes
+
+
+def _check_pins(r: Reader, path: str, profile: DeviceProfile, pins: Mapping[str, int]) -> None:
+    codec = profile.codec
+    if not isinstance(codec, GpioPadSettings):
+        return
+    for name in codec.buttons:
+        if name not in pins:
+            r.report(f"{path}.pins", f"missing pin {quote(name)} for the profile's button")
+    for name in pins:
+        if name not in codec.buttons and name != "lamp":
+            hint = did_you_mean(name, [*codec.buttons, "lamp"])
+            r.report(
+                f"{path}.pins.{name}",
+                "unknown pin name" + (f"; did you mean {quote(hint)}?" if hint else ""),
+            )
+    used: dict[int, str] = {}
+    for name, pin in pins.items():
+        if pin in used:
+            r.report(f"{path}.pins.{name}", f"pin {pin} is also {quote(used[pin])}")
+        used.setdefault(pin, name)

@@ -9,13 +9,28 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["mqtt_broker"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "config" / "demo-hall.toml"
 
 
-def demo_config_text(*, enforce_opening_hours: bool = False, **store: object) -> str:
-    """The demo hall's TOML, with opening hours off (tests run at any hour) and store overrides."""
+def demo_config_text(
+    *, enforce_opening_hours: bool = False, devices: bool = False, **store: object
+) -> str:
+    """The demo hall's TOML, with opening hours off (tests run at any hour) and store overrides.
+
+    Without `devices`, the demo's device section is left out (most tests need no devices);
+    with it, the profile directory is made absolute so the copy works from anywhere.
+    """
     text = DEMO_CONFIG.read_text(encoding="utf-8")
+    head, marker, tail = text.partition("\n# === devices")
+    assert marker, "the demo config lost its '# === devices' marker"
+    if devices:
+        profiles = (ROOT / "device_profiles").as_posix()
+        text = head + marker + tail.replace('dir = "../device_profiles"', f'dir = "{profiles}"')
+    else:
+        text = head + "\n"
     text = re.sub(
         r"(?m)^enforce_opening_hours = \w+",
         f"enforce_opening_hours = {'true' if enforce_opening_hours else 'false'}",

@@ -1,0 +1,637 @@
+"""Device profiles (device_profiles/*.toml): one model each, validated once into frozen data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal, TypeVar
+
+from hall_controller.config_reader import (
+    BYTE,
+    HEX_BYTES,
+    ConfigError,
+    ConfigIssue,
+    Kind,
+    Reader,
+    Table,
+    boolean_value,
+    choice,
+    integer,
+    join_key,
+    parse_toml,
+    quote,
+    read_toml,
+    seconds,
+    text_value,
+)
+from hall_controller.protocols.callpad import KEY_ACTIONS, CallPadCodec
+from hall_controller.protocols.checksums import CHECKSUMS
+from hall_controller.protocols.framed import Framing
+from hall_controller.protocols.led_board import LedBoardCodec
+from hall_controller.protocols.numeric_display import NumericDisplayMap
+from hall_controller.protocols.rating_pad import RatingPadCodec
+from hall_controller.protocols.rf433 import Rf433Layout
+
+__all__ = [
+    "KINDS",
+    "DeviceConfig",
+    "DeviceKind",
+    "DeviceProfile",
+    "GpioPadSettings",
+    "HidPadSettings",
+    "KeyboardPadSettings",
+    "ModbusDisplaySettings",
+    "MqttDeviceSettings",
+    "Rf433Settings",
+    "SerialSettings",
+    "Timeouts",
+    "load_profiles",
+    "resolve_port",
+    "validate_profile_text",
+]
+
+T = TypeVar("T")
+DeviceKind = Literal["call_pad", "window_display", "rating_pad"]
+KINDS: tuple[DeviceKind, ...] = ("call_pad", "window_display", "rating_pad")
+TransportKind = Literal["serial", "mqtt", "gpio", "evdev", "usb"]
+TRANSPORTS: tuple[TransportKind, ...] = ("serial", "mqtt", "gpio", "evdev", "usb")
+SCORES = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long the controller waits on this model, and how it notices that it is gone."""
+
+    open_s: float = 2.0
+    write_s: float = 1.0
+    # A device that answers pings (or sends anything) within this time is alive; 0: no watchdog.
+    watchdog_s: float = 0.0
+    ping_every_s: float = 0.0
+    # Boards that never answer get their showing again this often, healing frames lost to
+    # noise on the line; 0: only on changes and reconnects.
+    refresh_every_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SerialSettings:
+    """Line settings of a serial model (RS-232, RS-485 or a USB serial adapter)."""
+
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Rf433Settings:
+    """A 433 MHz receiver: which bits of a remote's code are the key, and when a key is released."""
+
+    layout: Rf433Layout
+    release_after_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusDisplaySettings:
+    """A Modbus RTU numeric window display: its register map."""
+
+    registers: NumericDisplayMap
+
+
+@dataclass(frozen=True, slots=True)
+class GpioPadSettings:
+    """Buttons on GPIO pins (named in the hall config) and the actions they stand for."""
+
+    buttons: Mapping[str, str]  # pin name in the hall config -> action
+    bounce_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyboardPadSettings:
+    """A pad that types as a keyboard: evdev key names and the actions they stand for."""
+
+    keys: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class HidPadSettings:
+    """A USB HID pad read with pyusb: which report byte carries the key and what each code means."""
+
+    vendor_id: int
+    product_id: int
+    key_byte: int
+    keys: Mapping[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class MqttDeviceSettings:
+    """A device speaking the hall's MQTT topic tree itself."""
+
+    text_width: int
+    keys: tuple[str, ...]  # the actions its keys send (call pads)
+
+
+Codec = (
+    LedBoardCodec
+    | CallPadCodec
+    | RatingPadCodec
+    | Rf433Settings
+    | ModbusDisplaySettings
+    | GpioPadSettings
+    | KeyboardPadSettings
+    | HidPadSettings
+    | MqttDeviceSettings
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    """One device model: what it is, how it is reached and how its bytes look."""
+
+    id: str
+    file: str
+    kind: DeviceKind
+    model: str
+    driver: str
+    transport: TransportKind
+    codec: Codec
+    serial: SerialSettings | None
+    timeouts: Timeouts
+    # What the window display shows; "{ticket}" and "{window}" are filled in.
+    show_text: str = "{ticket}"
+    paused_text: str = "暂停服务"
+    feedback: bool = True
+    quirks: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """One device in the hall: its model's profile and where it is (window, port, address)."""
+
+    id: str
+    profile: DeviceProfile
+    window: str | None
+    port: str | None  # serial device path or URL, evdev path; relative: inside the data dir
+    address: int
+    pins: Mapping[str, int]
+    remotes: Mapping[int, str]
+    transfer_to: str | None = None  # the window a call pad's transfer key sends tickets to
+
+
+def resolve_port(port: str, data_dir: Path) -> str:
+    """A port as transports open it: URLs and absolute paths as given, others inside data_dir."""
+    if "://" in port or Path(port).is_absolute():
+        return port
+    return str(data_dir / port)
+
+
+# --- drivers: the table from profile data to codec settings -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Driver:
+    kind: DeviceKind
+    transports: tuple[TransportKind, ...]
+    codec_keys: tuple[str, ...]
+    read: Callable[[Reader, Table, str], Codec | None]
+
+
+_FRAMING_KEYS = (
+    "header",
+    "tail",
+    "address_size",
+    "command_size",
+    "length_size",
+    "length_big_endian",
+    "length_counts",
+    "checksum",
+    "checksum_from",
+    "escape_byte",
+    "escape_xor",
+    "escaped",
+    "max_payload",
+)
+_BOOL = Kind("true or false", boolean_value)
+_TEXT = Kind("a non-empty string", text_value)
+_ENCODING = choice(("gb2312", "gbk"))
+_ACTION = choice(KEY_ACTIONS)
+_SCORE = integer(1, 5, "a score from 1 (非常不满意) to 5 (非常满意)")
+_WIDTH = integer(1, 64, "a number of characters from 1 to 64")
+
+
+def _read_framing(r: Reader, t: Table, path: str) -> Framing | None:
+    ok = len(r.issues)
+    header = r.required(t, path, "header", HEX_BYTES)
+    tail = r.optional(t, path, "tail", HEX_BYTES, b"")
+    address_size = r.optional(t, path, "address_size", integer(0, 2, "0, 1 or 2"), 1)
+    command_size = r.optional(t, path, "command_size", integer(0, 1, "0 or 1"), 1)
+    length_size = r.optional(t, path, "length_size", integer(0, 2, "0, 1 or 2"), 1)
+    big_endian = r.optional(t, path, "length_big_endian", _BOOL, True)
+    counts = r.optional(t, path, "length_counts", choice(("payload", "frame")), "payload")
+    checksum = r.optional(t, path, "checksum", choice(tuple(CHECKSUMS)), "sum8")
+    checksum_from = r.optional(t, path, "checksum_from", choice(("address", "header")), "address")
+    escape_byte = r.optional(t, path, "escape_byte", BYTE, -1)
+    escape_xor = r.optional(t, path, "escape_xor", BYTE, 0)
+    escaped = r.optional(t, path, "escaped", HEX_BYTES, b"")
+    max_payload = r.optional(t, path, "max_payload", integer(1, 1024, "1 to 1024 bytes"), 255)
+    if header is None or len(r.issues) > ok:
+        return None
+    framing = Framing(
+        header=header,
+        tail=tail,
+        address_size=address_size,
+        command_size=command_size,
+        length_size=length_size,
+        length_big_endian=big_endian,
+        length_counts=counts,
+        checksum=checksum,
+        checksum_from=checksum_from,
+        escape_byte=None if escape_byte < 0 else escape_byte,
+        escape_xor=escape_xor,
+        escaped=escaped,
+        max_payload=max_payload,
+    )
+    problems = framing.validate()
+    for problem in problems:
+        r.report(path, problem)
+    return None if problems else framing
+
+
+def _int_keys(
+    r: Reader, t: Table, path: str, name: str, value_kind: Kind[T]
+) -> dict[int, T] | None:
+    """A table of key codes (written "0x01" or "1") to values."""
+    table = t.get(name)
+    key_path = join_key(path, name)
+    if not isinstance(table, dict) or not table:
+        r.report(key_path, 'missing; expected a table of key codes such as { "0x01" = ... }')
+        return None
+    out: dict[int, T] = {}
+    for code_text, value in table.items():
+        try:
+            code = int(code_text, 0)
+        except ValueError:
+            r.report(join_key(key_path, code_text), 'expected a key code such as "0x01" or "1"')
+            continue
+        converted = r.check(value, join_key(key_path, code_text), value_kind)
+        if converted is not None:
+            out[code] = converted
+    return out
+
+
+def _framed(r: Reader, t: Table, path: str) -> tuple[Framing | None, Table]:
+    frame_table = r.table(t.get("framing"), join_key(path, "framing"), _FRAMING_KEYS, "a table")
+    if frame_table is None:
+        return None, {}
+    return _read_framing(r, frame_table, join_key(path, "framing")), frame_table
+
+
+def _read_led(r: Reader, t: Table, path: str) -> Codec | None:
+    framing, _ = _framed(r, t, path)
+    encoding = r.optional(t, path, "encoding", _ENCODING, "gb2312")
+    show = r.required(t, path, "show_command", BYTE)
+    blink = r.required(t, path, "blink_command", BYTE)
+    clear = r.required(t, path, "clear_command", BYTE)
+    width = r.required(t, path, "width", _WIDTH)
+    if framing is None:
+        return None
+    if show is None or blink is None or clear is None or width is None:
+        return None
+    return LedBoardCodec(framing, encoding, show, blink, clear, width)
+
+
+def _read_callpad(r: Reader, t: Table, path: str) -> Codec | None:
+    framing, _ = _framed(r, t, path)
+    encoding = r.optional(t, path, "encoding", _ENCODING, "gb2312")
+    commands = {
+        name: r.required(t, path, name, BYTE)
+        for name in (
+            "key_command",
+            "text_command",
+            "led_command",
+            "beep_command",
+            "ping_command",
+            "pong_command",
+        )
+    }
+    keys = _int_keys(r, t, path, "keys", _ACTION)
+    width = r.optional(t, path, "text_width", _WIDTH, 8)
+    if framing is None or keys is None or None in commands.values():
+        return None
+    c = {name: value for name, value in commands.items() if value is not None}
+    return CallPadCodec(
+        framing=framing,
+        encoding=encoding,
+        key_command=c["key_command"],
+        keys=MappingProxyType({k: str(v) for k, v in keys.items()}),
+        text_command=c["text_command"],
+        led_command=c["led_command"],
+        beep_command=c["beep_command"],
+        ping_command=c["ping_command"],
+        pong_command=c["pong_command"],
+        text_width=width,
+    )
+
+
+def _read_rating(r: Reader, t: Table, path: str) -> Codec | None:
+    framing, _ = _framed(r, t, path)
+    names = (
+        "key_command",
+        "ask_command",
+        "thanks_command",
+        "idle_command",
+        "ping_command",
+        "pong_command",
+    )
+    commands = {name: r.required(t, path, name, BYTE) for name in names}
+    scores = _int_keys(r, t, path, "scores", _SCORE)
+    if framing is None or scores is None or None in commands.values():
+        return None
+    c = {name: value for name, value in commands.items() if value is not None}
+    return RatingPadCodec(
+        framing=framing,
+        key_command=c["key_command"],
+        scores=MappingProxyType({k: int(str(v)) for k, v in scores.items()}),
+        ask_command=c["ask_command"],
+        thanks_command=c["thanks_command"],
+        idle_command=c["idle_command"],
+        ping_command=c["ping_command"],
+        pong_command=c["pong_command"],
+    )
+
+
+def _read_rf433(r: Reader, t: Table, path: str) -> Codec | None:
+    key_bits = r.required(t, path, "key_bits", integer(1, 16, "1 to 16 bits"))
+    keys = _int_keys(r, t, path, "keys", _ACTION)
+    release = r.optional(t, path, "release_after", seconds(0.05, 5.0), 0.3)
+    if key_bits is None or keys is None:
+        return None
+    layout = Rf433Layout(key_bits, MappingProxyType({k: str(v) for k, v in keys.items()}))
+    return Rf433Settings(layout, release)
+
+
+def _read_modbus(r: Reader, t: Table, path: str) -> Codec | None:
+    register = integer(0, 0xFFFF, "a register address from 0 to 65535")
+    number = r.required(t, path, "number_register", register)
+    window = r.optional(t, path, "window_register", register, -1)
+    blink = r.optional(t, path, "blink_register", register, -1)
+    digits = r.required(t, path, "digits", integer(1, 8, "1 to 8 digits"))
+    if number is None or digits is None:
+        return None
+    return ModbusDisplaySettings(
+        NumericDisplayMap(
+            number_register=number,
+            window_register=None if window < 0 else window,
+            blink_register=None if blink < 0 else blink,
+            digits=digits,
+        )
+    )
+
+
+def _named_actions(r: Reader, t: Table, path: str, name: str) -> dict[str, str] | None:
+    table = t.get(name)
+    key_path = join_key(path, name)
+    if not isinstance(table, dict) or not table:
+        r.report(key_path, "missing; expected a table of names to actions")
+        return None
+    out: dict[str, str] = {}
+    for key, value in table.items():
+        action = r.check(value, join_key(key_path, key), _ACTION)
+        if action is not None:
+            out[key] = action
+    return out
+
+
+def _read_gpio(r: Reader, t: Table, path: str) -> Codec | None:
+    buttons = _named_actions(r, t, path, "buttons")
+    bounce = r.optional(t, path, "bounce", seconds(0.005, 1.0), 0.05)
+    if buttons is None:
+        return None
+    return GpioPadSettings(MappingProxyType(buttons), bounce)
+
+
+def _read_keyboard(r: Reader, t: Table, path: str) -> Codec | None:
+    keys = _named_actions(r, t, path, "keys")
+    for key in keys or {}:
+        if not key.startswith(("KEY_", "BTN_")):
+            r.report(join_key(join_key(path, "keys"), key), 'expected an evdev key name "KEY_..."')
+    if keys is None:
+        return None
+    return KeyboardPadSettings(MappingProxyType(keys))
+
+
+def _read_hid(r: Reader, t: Table, path: str) -> Codec | None:
+    usb_id = integer(0, 0xFFFF, "a USB id from 0x0000 to 0xFFFF")
+    vendor = r.required(t, path, "vendor_id", usb_id)
+    product = r.required(t, path, "product_id", usb_id)
+    key_byte = r.optional(t, path, "key_byte", integer(0, 63, "a byte index from 0 to 63"), 2)
+    keys = _int_keys(r, t, path, "keys", _ACTION)
+    if vendor is None or product is None or keys is None:
+        return None
+    actions = MappingProxyType({k: str(v) for k, v in keys.items()})
+    return HidPadSettings(vendor, product, key_byte, actions)
+
+
+def _read_mqtt(r: Reader, t: Table, path: str) -> Codec | None:
+    width = r.optional(t, path, "text_width", _WIDTH, 16)
+    keys = t.get("keys", list(KEY_ACTIONS))
+    actions: list[str] = []
+    if not isinstance(keys, list):
+        r.report(join_key(path, "keys"), "expected an array of key actions")
+    else:
+        for i, key in enumerate(keys):
+            action = r.check(key, f"{join_key(path, 'keys')}[{i}]", _ACTION)
+            if action is not None:
+                actions.append(action)
+    return MqttDeviceSettings(width, tuple(actions))
+
+
+_DRIVERS: Mapping[str, _Driver] = MappingProxyType(
+    {
+        "framed_led": _Driver(
+            "window_display",
+            ("serial",),
+            ("framing", "encoding", "show_command", "blink_command", "clear_command", "width"),
+            _read_led,
+        ),
+        "modbus_numeric": _Driver(
+            "window_display",
+            ("serial",),
+            ("number_register", "window_register", "blink_register", "digits"),
+            _read_modbus,
+        ),
+        "framed_callpad": _Driver(
+            "call_pad",
+            ("serial",),
+            (
+                "framing",
+                "encoding",
+                "key_command",
+                "text_command",
+                "led_command",
+                "beep_command",
+                "ping_command",
+                "pong_command",
+                "keys",
+                "text_width",
+            ),
+            _read_callpad,
+        ),
+        "rf433_receiver": _Driver(
+            "call_pad", ("serial",), ("key_bits", "keys", "release_after"), _read_rf433
+        ),
+        "framed_rating": _Driver(
+            "rating_pad",
+            ("serial",),
+            (
+                "framing",
+                "key_command",
+                "ask_command",
+                "thanks_command",
+                "idle_command",
+                "ping_command",
+                "pong_command",
+                "scores",
+            ),
+            _read_rating,
+        ),
+        "gpio_buttons": _Driver("call_pad", ("gpio",), ("buttons", "bounce"), _read_gpio),
+        "keyboard_keys": _Driver("call_pad", ("evdev",), ("keys",), _read_keyboard),
+        "hid_keys": _Driver(
+            "call_pad", ("usb",), ("vendor_id", "product_id", "key_byte", "keys"), _read_hid
+        ),
+        "mqtt_callpad": _Driver("call_pad", ("mqtt",), ("text_width", "keys"), _read_mqtt),
+        "mqtt_display": _Driver("window_display", ("mqtt",), ("text_width",), _read_mqtt),
+        "mqtt_rating": _Driver("rating_pad", ("mqtt",), ("text_width",), _read_mqtt),
+    }
+)
+DRIVERS: tuple[str, ...] = tuple(_DRIVERS)
+
+_TOP_KEYS = ("device", "transport", "codec", "timeouts", "display", "quirks")
+_DEVICE_KEYS = ("kind", "model", "driver")
+_TRANSPORT_KEYS = ("type", "baudrate", "bytesize", "parity", "stopbits")
+_TIMEOUT_KEYS = ("open", "write", "watchdog", "ping_every", "refresh_every")
+_DISPLAY_KEYS = ("text", "paused_text", "feedback")
+
+
+def _read_serial(r: Reader, t: Table, path: str) -> SerialSettings:
+    baud = integer(1200, 921600, "a baud rate such as 9600 or 115200")
+    return SerialSettings(
+        baudrate=r.optional(t, path, "baudrate", baud, 9600),
+        bytesize=r.optional(t, path, "bytesize", integer(5, 8, "5 to 8 data bits"), 8),
+        parity=r.optional(t, path, "parity", choice(("N", "E", "O")), "N"),
+        stopbits=float(r.optional(t, path, "stopbits", integer(1, 2, "1 or 2 stop bits"), 1)),
+    )
+
+
+def _read_timeouts(r: Reader, data: Table) -> Timeouts:
+    t = r.table(data.get("timeouts", {}), "timeouts", _TIMEOUT_KEYS, "a table")
+    if t is None:
+        return Timeouts()
+    d = Timeouts()
+    return Timeouts(
+        open_s=r.optional(t, "timeouts", "open", seconds(0.05, 30.0), d.open_s),
+        write_s=r.optional(t, "timeouts", "write", seconds(0.05, 10.0), d.write_s),
+        watchdog_s=r.optional(
+            t, "timeouts", "watchdog", seconds(0.5, 600.0, allow_zero=True), d.watchdog_s
+        ),
+        ping_every_s=r.optional(
+            t, "timeouts", "ping_every", seconds(0.1, 300.0, allow_zero=True), d.ping_every_s
+        ),
+        refresh_every_s=r.optional(
+            t, "timeouts", "refresh_every", seconds(0.1, 3600.0, allow_zero=True), 0.0
+        ),
+    )
+
+
+def _read_profile(data: Table, r: Reader, profile_id: str) -> DeviceProfile | None:
+    top = r.table(data, "", _TOP_KEYS, "a table")
+    if top is None:
+        return None
+    device = r.table(data.get("device"), "device", _DEVICE_KEYS, "a [device] table")
+    transport = r.table(data.get("transport"), "transport", _TRANSPORT_KEYS, "a [transport] table")
+    if device is None or transport is None:
+        return None
+    kind = r.required(device, "device", "kind", choice(KINDS))
+    model = r.required(device, "device", "model", _TEXT)
+    driver_name = r.required(device, "device", "driver", choice(DRIVERS))
+    transport_kind = r.required(transport, "transport", "type", choice(TRANSPORTS))
+    driver = _DRIVERS.get(driver_name or "")
+    codec: Codec | None = None
+    if driver is not None:
+        if kind is not None and kind != driver.kind:
+            r.report("device.kind", f'the driver "{driver_name}" drives a {driver.kind}')
+        if transport_kind is not None and transport_kind not in driver.transports:
+            allowed = " or ".join(quote(name) for name in driver.transports)
+            r.report("transport.type", f'the driver "{driver_name}" works over {allowed}')
+        codec_table = r.table(data.get("codec", {}), "codec", driver.codec_keys, "a [codec] table")
+        if codec_table is not None:
+            codec = driver.read(r, codec_table, "codec")
+    serial = _read_serial(r, transport, "transport") if transport_kind == "serial" else None
+    if transport_kind != "serial":
+        for name in _TRANSPORT_KEYS[1:]:
+            if name in transport:
+                r.report(join_key("transport", name), "only serial transports have line settings")
+    timeouts = _read_timeouts(r, data)
+    display = r.table(data.get("display", {}), "display", _DISPLAY_KEYS, "a table") or {}
+    show_text = r.optional(display, "display", "text", _TEXT, "{ticket}")
+    if "{ticket}" not in show_text:
+        r.report("display.text", 'expected a text containing "{ticket}", such as "请{ticket}号"')
+    paused_text = r.optional(display, "display", "paused_text", _TEXT, "暂停服务")
+    feedback = r.optional(display, "display", "feedback", _BOOL, True)
+    quirks = data.get("quirks", {})
+    if not isinstance(quirks, dict):
+        r.report("quirks", "expected a table")
+        quirks = {}
+    if r.issues or codec is None or model is None or driver_name is None:
+        return None
+    kind_name = next((k for k in KINDS if k == kind), None)
+    transport_name = next((k for k in TRANSPORTS if k == transport_kind), None)
+    if kind_name is None or transport_name is None:
+        return None
+    return DeviceProfile(
+        id=profile_id,
+        file=r.file,
+        kind=kind_name,
+        model=model,
+        driver=driver_name,
+        transport=transport_name,
+        codec=codec,
+        serial=serial,
+        timeouts=timeouts,
+        show_text=show_text,
+        paused_text=paused_text,
+        feedback=feedback,
+        quirks=MappingProxyType(dict(quirks)),
+    )
+
+
+def validate_profile_text(text: str, file: str) -> DeviceProfile:
+    """Validate profile TOML `text` as if read from `file`; raise ConfigError with every problem."""
+    r = Reader(file)
+    profile = _read_profile(parse_toml(text, file), r, Path(file).stem)
+    if profile is None:
+        raise ConfigError(tuple(r.issues) or (ConfigIssue(file, "", "not a device profile"),))
+    return profile
+
+
+def load_profiles(directory: Path) -> dict[str, DeviceProfile]:
+    """Every `*.toml` profile in `directory` by its id (the file name without .toml)."""
+    issues: list[ConfigIssue] = []
+    profiles: dict[str, DeviceProfile] = {}
+    if not directory.is_dir():
+        raise ConfigError((ConfigIssue(str(directory), "", "no such profile directory"),))
+    for path in sorted(directory.glob("*.toml")):
+        r = Reader(str(path))
+        try:
+            profile = _read_profile(read_toml(path), r, path.stem)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+            continue
+        issues.extend(r.issues)
+        if profile is not None:
+            profiles[profile.id] = profile
+    if issues:
+        raise ConfigError(tuple(issues))
+    return profiles
