@@ -9,19 +9,28 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import structlog
 from aiohttp import web
 
+from hall_controller.core.events import Event, event_data
+from hall_controller.core.hall import Hall
+from hall_controller.device_port import ServiceHallPort
+from hall_controller.devices.backoff import Backoff
+from hall_controller.devices.hub import DeviceHub
+from hall_controller.protocols.mqtt_tree import Topics
 from hall_controller.services import HallService, ServiceError
-from hall_controller.settings import Settings
+from hall_controller.settings import MqttSettings, Settings
 from hall_controller.store import EventLog
 from hall_controller.store.errors import StoreError
+from hall_controller.transports.errors import TransportError
+from hall_controller.transports.mqtt import MqttLink, Will
 from hall_controller.web.api import build_app
 
 log = structlog.get_logger(__name__)
@@ -63,17 +72,113 @@ def load_person_key(path: Path) -> bytes:
 
 
 @dataclass(slots=True)
+class DeviceStack:
+    """The hall's devices and, when configured, the controller's MQTT link."""
+
+    hub: DeviceHub
+    mqtt: MqttLink | None
+    connecting: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        """Stop every device, then leave the broker (publishing controller/$state = lost)."""
+        if self.connecting is not None:
+            self.connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.connecting
+        await self.hub.close()
+        if self.mqtt is not None:
+            await self.mqtt.stop(2.0)
+
+
+def _mqtt_link(settings: MqttSettings, hall_id: str, topics: Topics) -> MqttLink:
+    password = None
+    if settings.password_file is not None:
+        try:
+            password = settings.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise StartupError(f"cannot read {settings.password_file}: {exc.strerror}") from exc
+    return MqttLink(
+        settings.host,
+        settings.port,
+        f"hall-controller-{hall_id}",
+        will=Will(topics.controller_state(), b"lost"),
+        birth=Will(topics.controller_state(), b"ready"),
+        keepalive=settings.keepalive_s,
+        username=settings.username,
+        password=password,
+    )
+
+
+async def _keep_connecting(link: MqttLink) -> None:
+    """Connect to the broker, retrying with backoff; afterwards paho reconnects by itself."""
+    backoff = Backoff(initial_s=1.0, cap_s=30.0)
+    while True:
+        try:
+            await link.start(5.0)
+        except TransportError as exc:
+            delay = backoff.next_delay()
+            log.warning("mqtt_unreachable", reason=str(exc), retry_in_s=round(delay, 1))
+            await asyncio.sleep(delay)
+        else:
+            log.info("mqtt_connected", broker=link.name)
+            return
+
+
+def _city_stream(link: MqttLink, topics: Topics) -> Callable[[Hall, Sequence[Event]], None]:
+    """Publishes every durable hall event on `events` (QoS 1) for city-wide collection."""
+    topic = topics.events()
+
+    def publish(hall: Hall, events: Sequence[Event]) -> None:
+        for event in events:
+            body = {"hall": hall.config.id, "type": event.type_name, "at": event.at}
+            body["actor"] = event.actor
+            data = event_data(event)
+            # The city sees what happened, not who: no person hashes, no call candidates.
+            data.pop("person_hash", None)
+            data.pop("candidates", None)
+            body["data"] = data
+            link.publish(topic, orjson.dumps(body), qos=1)
+
+    return publish
+
+
+async def start_devices(
+    settings: Settings, service: HallService, data_dir: Path
+) -> DeviceStack | None:
+    """Build the hall's devices from its config and start them; None when it lists none."""
+    if not settings.devices and settings.mqtt is None:
+        return None
+    hall_id = settings.hall.id
+    topics = Topics(hall_id)
+    mqtt = _mqtt_link(settings.mqtt, hall_id, topics) if settings.mqtt is not None else None
+    hub = DeviceHub(
+        settings.devices, ServiceHallPort(service), data_dir=data_dir, hall_id=hall_id, mqtt=mqtt
+    )
+    stack = DeviceStack(hub, mqtt)
+    service.watchers.append(hub.hall_changed)
+    service.device_health = hub.health
+    if mqtt is not None:
+        service.watchers.append(_city_stream(mqtt, topics))
+        stack.connecting = asyncio.create_task(_keep_connecting(mqtt), name="mqtt-connect")
+    await hub.start()
+    return stack
+
+
+@dataclass(slots=True)
 class Controller:
-    """A running controller: its service, event log and web server."""
+    """A running controller: its service, event log, devices and web server."""
 
     service: HallService
     event_log: EventLog
     runner: web.AppRunner
     url: str
     stopped: asyncio.Event
+    devices: DeviceStack | None = None
 
     async def close(self) -> None:
         """Stop serving, write a snapshot for a fast restart, and close the log durably."""
+        if self.devices is not None:
+            await self.devices.close()
         self.service.bus.close()
         await self.runner.cleanup()
         self.service.snapshot()
@@ -142,7 +247,13 @@ async def start_controller(
     actual = int(addresses[0][1]) if addresses else bind_port
     url = f"http://{bind_host}:{actual}"
     log.info("listening", url=url, port=actual, hall=hall.id, data_dir=str(data_dir))
-    return Controller(service, event_log, runner, url, stopped)
+    controller = Controller(service, event_log, runner, url, stopped)
+    try:
+        controller.devices = await start_devices(settings, service, data_dir)
+    except BaseException:
+        await controller.close()
+        raise
+    return controller
 
 
 def run_event_loop(main: Coroutine[Any, Any, int]) -> int:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hall_controller import __version__
+
+if TYPE_CHECKING:
+    from hall_controller.settings import Settings
+    from hall_controller.simulators.hall import SimulatedHall
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo-hall.toml"
 
@@ -38,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=10.0, help="simulated hall seconds per second")
     _server_options(demo)
 
+    simulate = sub.add_parser(
+        "simulate",
+        help="play a hall's devices (serial over PTYs, MQTT) against a running controller",
+        description="Simulated devices speaking the real bytes, with a console to press keys. "
+        "Serial devices appear as pseudo-terminals at the ports of the config (a relative port "
+        "is inside --data-dir, which must be the running controller's).",
+    )
+    simulate.add_argument("--config", type=Path, default=DEMO_CONFIG, help="default: demo hall")
+    simulate.add_argument("--data-dir", type=Path, help="the running controller's data directory")
+    simulate.add_argument("--auto", action="store_true", help="clerks press keys by themselves")
+    simulate.add_argument("--speed", type=float, default=10.0, help="hall seconds per second")
+
     check = sub.add_parser("check-config", help="validate a hall config and list every problem")
     check.add_argument("file", type=Path)
     return parser
@@ -57,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, json_lines=True if args.log_json else None)
     if args.command == "check-config":
         return _check_config(args.file)
+    if args.command == "simulate":
+        return _simulate(args)
     return _serve(args)
 
 
@@ -71,9 +91,10 @@ def _check_config(path: Path) -> int:
         print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         return 1
     hall = settings.hall
+    devices = f", {len(settings.devices)} devices" if settings.devices else ""
     print(
         f"{path}: OK: {hall.name_zh} / {hall.name_en}: {len(hall.themes)} themes, "
-        f"{len(hall.windows)} windows, {len(hall.priority_groups)} priority groups"
+        f"{len(hall.windows)} windows, {len(hall.priority_groups)} priority groups{devices}"
     )
     return 0
 
@@ -94,6 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     background = None
     data_dir = args.data_dir
+    demo_devices = None
     if args.command == "demo":
         # Anyone trying the demo at 22:00 should still see a working hall.
         settings = dataclasses.replace(
@@ -103,22 +125,112 @@ def _serve(args: argparse.Namespace) -> int:
         log.info(
             "demo_hall", opening_hours="shown, not enforced", simulation=not args.no_simulation
         )
-        if not args.no_simulation:
-            speed = args.speed
+        # Not a Raspberry Pi here (or a demo on one): the button pads use simulated pins.
+        os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+        from hall_controller.demo_devices import (
+            run_device_clerks,
+            simulated_hall,
+            windows_with_pads,
+        )
 
-            def background(service: HallService) -> list[asyncio.Task[None]]:
-                return HallSimulation(service, speed=speed).start()
+        speed, simulation = args.speed, not args.no_simulation
+        demo_devices = simulated_hall(settings, data_dir, speed=speed)
+        pad_windows = frozenset(windows_with_pads(settings))
+        devices = demo_devices
+
+        def background(service: HallService) -> list[asyncio.Task[None]]:
+            if not simulation:
+                return []
+            clerks = run_device_clerks(devices, settings)
+            return [
+                asyncio.create_task(clerks, name="demo-device-clerks"),
+                *HallSimulation(service, speed=speed, pad_windows=pad_windows).start(),
+            ]
 
     data_dir = data_dir or default_data_dir(settings.hall.id)
+    main = run_controller(settings, data_dir, host=args.host, port=args.port, background=background)
     try:
-        return run_event_loop(
-            run_controller(
-                settings, data_dir, host=args.host, port=args.port, background=background
-            )
-        )
+        if demo_devices is not None:
+            return run_event_loop(_with_demo_devices(settings, data_dir, demo_devices, main))
+        return run_event_loop(main)
     except StartupError as exc:
         log.error("cannot_start", reason=str(exc))
         return 1
+
+
+async def _with_demo_devices(
+    settings: Settings, data_dir: Path, devices: SimulatedHall, main: Coroutine[Any, Any, int]
+) -> int:
+    """The broker and the simulated devices first, so the controller finds them at start."""
+    import structlog
+
+    from hall_controller.demo_devices import ensure_broker
+    from hall_controller.simulators.hall import SimulatorError
+
+    log = structlog.get_logger("hall_controller.cli")
+    broker = await ensure_broker(settings, data_dir)
+    try:
+        try:
+            await devices.start()
+        except (SimulatorError, OSError) as exc:
+            main.close()
+            log.error("cannot_start", reason=f"simulated devices: {exc}")
+            return 1
+        log.info(
+            "demo_devices",
+            simulated=len(devices.serial) + len(devices.mqtt),
+            not_simulated=sorted(devices.not_simulated),
+        )
+        return await main
+    finally:
+        await devices.stop()
+        if broker is not None:
+            await broker.stop()
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    """Simulated devices and a console, against a controller already running on this box."""
+    import structlog
+
+    from hall_controller.app import default_data_dir, run_event_loop
+    from hall_controller.settings import ConfigError, format_issues, load_settings
+
+    log = structlog.get_logger("hall_controller.cli")
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(format_issues(exc), file=sys.stderr)
+        return 1
+    if not settings.devices:
+        print(f"{args.config}: lists no [[devices]] to simulate", file=sys.stderr)
+        return 1
+    data_dir = args.data_dir or default_data_dir(
+        "demo" if args.config == DEMO_CONFIG else settings.hall.id
+    )
+    log.info("simulating", devices=len(settings.devices), data_dir=str(data_dir))
+    return run_event_loop(_simulate_main(settings, data_dir, args.auto, args.speed))
+
+
+async def _simulate_main(settings: Settings, data_dir: Path, auto: bool, speed: float) -> int:
+    from hall_controller.demo_devices import simulated_hall
+    from hall_controller.simulators.console import run_console, stdin_lines
+    from hall_controller.simulators.hall import SimulatorError
+
+    hall = simulated_hall(settings, data_dir, speed=speed)
+    try:
+        await hall.start()
+    except (SimulatorError, OSError) as exc:
+        print(f"cannot start the simulated devices: {exc}", file=sys.stderr)
+        await hall.stop()
+        return 1
+    try:
+        if auto:
+            hall.start_auto()
+        await run_console(hall, stdin_lines(), print)
+    finally:
+        await hall.stop_auto()
+        await hall.stop()
+    return 0
 
 
 if __name__ == "__main__":

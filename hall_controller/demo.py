@@ -20,10 +20,19 @@ ACTOR = "demo:simulator"
 class HallSimulation:
     """Applicants arrive; clerks open windows, call, serve, sometimes pause: a compressed day."""
 
-    def __init__(self, service: HallService, *, speed: float = 10.0, seed: int | None = None):
+    def __init__(
+        self,
+        service: HallService,
+        *,
+        speed: float = 10.0,
+        seed: int | None = None,
+        pad_windows: frozenset[str] = frozenset(),
+    ):
         self.service = service
         self.speed = speed
         self.random = random.Random(seed)
+        # Windows whose simulated clerks press call-pad keys instead of using the API.
+        self.pad_windows = pad_windows
 
     def start(self) -> list[asyncio.Task[None]]:
         """Start the simulation's named tasks (the caller cancels them on stop)."""
@@ -53,6 +62,8 @@ class HallSimulation:
     async def _clerks(self) -> None:
         service = self.service
         for spec in service.config.windows:
+            if spec.id in self.pad_windows:
+                continue
             if service.current().windows[spec.id].status is WindowStatus.CLOSED:
                 with contextlib.suppress(DomainError, ServiceError):
                     await service.window_action(spec.id, "open", actor=ACTOR)
@@ -61,7 +72,7 @@ class HallSimulation:
             await self._sleep(5)
             now = service.now()
             for window in list(service.current().windows.values()):
-                if busy_until.get(window.id, 0) > now:
+                if window.id in self.pad_windows or busy_until.get(window.id, 0) > now:
                     continue
                 with contextlib.suppress(DomainError, ServiceError):
                     await self._clerk_step(window.id, window.status)

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from typing import Any
@@ -168,6 +168,10 @@ class HallService:
         self._failure: str | None = None
         # Called once when the event log fails, so the process can stop and be restarted.
         self.on_failure: Callable[[str], None] | None = None
+        # Called with the hall and each durable batch of events (devices render from them).
+        self.watchers: list[Callable[[Hall, Sequence[Event]], None]] = []
+        # Every device's health (state, last seen, counters); set when the hall has devices.
+        self.device_health: Callable[[], list[dict[str, Any]]] = list
         self.hall = Hall.new_day(config, business_day(clock(), tz, config.day_rollover), tz)
         self._day_span = (0.0, 0.0)
         self._set_hall(self.hall)
@@ -348,6 +352,16 @@ class HallService:
             "events": entries,
             "next_after": entries[-1]["seq"] if entries and more else None,
         }
+
+    def devices_view(self) -> list[dict[str, Any]]:
+        """Every device's health with its times as ISO strings."""
+        views = []
+        for health in self.device_health():
+            view = dict(health)
+            view["since"] = self._iso(health["since"])
+            view["last_seen"] = self._iso(health["last_seen"])
+            views.append(view)
+        return views
 
     def state_view(self) -> dict[str, Any]:
         """A compact picture of the hall for live screens: windows and waiting per theme."""
@@ -569,7 +583,7 @@ class HallService:
         # events published, and any retry waiting on the same key answered.
         commit.durable.add_done_callback(
             lambda durable: self._committed(
-                durable, key, stored_reply, reply, new_events, commit.seqs, hall, done
+                durable, key, stored_reply, reply, events, new_events, commit.seqs, hall, done
             )
         )
         if key is None:
@@ -582,6 +596,7 @@ class HallService:
         key: str | None,
         stored_reply: StoredReply | None,
         reply: Reply,
+        events: list[Event],
         new_events: list[NewEvent],
         seqs: tuple[int, ...],
         hall: Hall,
@@ -600,6 +615,12 @@ class HallService:
             self._replies[stored_reply.key] = stored_reply
         if not done.done():
             done.set_result(reply)
+        for watcher in self.watchers:
+            try:
+                watcher(hall, events)
+            except Exception:
+                # A device bug must not stop the hall: the events are durable already.
+                log.exception("watcher_failed", watcher=getattr(watcher, "__qualname__", "?"))
         if len(self.bus):
             for seq, new in zip(seqs, new_events, strict=True):
                 self.bus.publish(

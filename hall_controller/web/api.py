@@ -23,6 +23,7 @@ from hall_controller.services import (
     ServiceError,
     ServiceUnavailable,
 )
+from hall_controller.web.metrics import render_metrics
 
 from .openapi import openapi_document
 from .validation import (
@@ -133,6 +134,21 @@ async def healthz(request: web.Request) -> web.Response:
         return json_response({"status": "failed", "reason": service.failure}, status=503)
     return json_response(
         {"status": "ok", "hall": service.config.id, "day": hall.day, "version": hall.version}
+    )
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    """Every device and its health."""
+    return json_response(_service(request).devices_view())
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: device health, waiting tickets, window states, the log."""
+    return web.Response(
+        text=render_metrics(_service(request)),
+        content_type="text/plain",
+        headers={"X-Content-Type-Options": "nosniff"},
+        charset="utf-8",
     )
 
 
@@ -388,6 +404,8 @@ def build_app(service: HallService) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
     app[SERVICE_KEY] = service
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/api/v1/devices", list_devices)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
     app.router.add_get("/api/v1/hall", get_hall)
     app.router.add_get("/api/v1/themes", list_themes)

@@ -163,6 +163,26 @@ SCHEMAS: dict[str, Any] = {
         {"status": _STR, "hall": _STR, "day": _STR, "version": {"type": "integer"}, "reason": _STR},
         required=["status"],
     ),
+    "Device": _obj(
+        {
+            "id": _STR,
+            "kind": {"enum": ["call_pad", "window_display", "rating_pad"]},
+            "profile": _STR,
+            "driver": _STR,
+            "window": _NSTR,
+            "where": _STR,
+            "state": {"enum": ["connecting", "ready", "alert", "lost"]},
+            "since": _TIME,
+            "last_seen": _TIME,
+            "frames_in": {"type": "integer"},
+            "frames_out": {"type": "integer"},
+            "errors": {"type": "integer"},
+            "reconnects": {"type": "integer"},
+            "last_error": _NSTR,
+            "last_frame_in": _NSTR,
+            "last_frame_out": _NSTR,
+        }
+    ),
     "AuditEntry": _obj(
         {
             "seq": {"type": "integer"},
@@ -322,6 +342,23 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "This OpenAPI 3.1 document",
                 "responses": {"200": _json({"type": "object"}, "The document")},
+            }
+        },
+        "/api/v1/devices": {
+            "get": {
+                "summary": "Every device with its health: state, last seen, frames, errors",
+                "responses": {"200": _json({"type": "array", "items": _ref("Device")}, "Devices")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics: device health, queues, windows, the event log",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format 0.0.4",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
             }
         },
         "/api/v1/hall": {

@@ -1,0 +1,101 @@
+"""The devices' way into the hall: call-pad keys and ratings carried out as service use cases."""
+
+from __future__ import annotations
+
+from hall_controller.core.errors import Conflict, DomainError, InvalidCommand, NotFound
+from hall_controller.core.hall import Hall
+from hall_controller.core.model import WindowStatus
+from hall_controller.devices.model import InputResult
+from hall_controller.services import HallService, ServiceError
+
+# Keys that map one-to-one onto window actions of the service.
+_WINDOW_KEYS = {
+    "recall": "recall",
+    "start": "start",
+    "finish": "finish",
+    "no_show": "no-show",
+    "resume": "resume",
+}
+# Short texts for a pad's display (8-16 characters).
+_REFUSED = {
+    Conflict: "无法操作",
+    InvalidCommand: "无法操作",
+    NotFound: "无此窗口",
+}
+
+
+class ServiceHallPort:
+    """Implements the device hub's HallPort over a HallService."""
+
+    def __init__(self, service: HallService, *, pause_reason: str = "呼叫器暂停") -> None:
+        self.service = service
+        self.pause_reason = pause_reason
+
+    def hall(self) -> Hall:
+        """The hall's current state."""
+        return self.service.current()
+
+    async def pad_action(
+        self, window: str, action: str, actor: str, *, transfer_to: str | None
+    ) -> InputResult:
+        """Carry out one key; the result says what the pad should show."""
+        try:
+            return await self._act(window, action, actor, transfer_to)
+        except DomainError as exc:
+            return InputResult(False, _REFUSED.get(type(exc), "无法操作"), self._busy(window))
+        except ServiceError:
+            return InputResult(False, "系统故障")
+
+    async def rate(self, ticket_id: str, score: int, actor: str) -> InputResult:
+        """Store one rating; a second rating of the same ticket is refused by the hall."""
+        try:
+            await self.service.ticket_action(ticket_id, "rate", actor=actor, score=score)
+        except DomainError:
+            return InputResult(False, "已评价")
+        except ServiceError:
+            return InputResult(False, "系统故障")
+        return InputResult(True, "谢谢评价")
+
+    async def _act(
+        self, window: str, action: str, actor: str, transfer_to: str | None
+    ) -> InputResult:
+        service = self.service
+        status = self.hall().window(window).status
+        if action == "call":
+            if status is WindowStatus.CLOSED:
+                # A hardware pad has no login: its first call opens the window.
+                await service.window_action(window, "open", actor=actor)
+            elif status is WindowStatus.PAUSED:
+                await service.window_action(window, "resume", actor=actor)
+            reply = await service.call(window, ticket=None, actor=actor)
+            if reply.status == 204:
+                return InputResult(False, "无人等候", self._busy(window))
+        elif action == "pause":
+            # One key on most pads: pause when working, resume when paused.
+            if status is WindowStatus.PAUSED:
+                await service.window_action(window, "resume", actor=actor)
+                return InputResult(True, "恢复服务", self._busy(window))
+            await service.window_action(window, "pause", actor=actor, reason=self.pause_reason)
+            return InputResult(True, "暂停服务")
+        elif action == "transfer":
+            ticket = self.hall().current_ticket(window)
+            if ticket is None or transfer_to is None:
+                return InputResult(False, "无法转移", self._busy(window))
+            await service.ticket_action(
+                ticket.id, "transfer", actor=actor, to_window=transfer_to, reason="呼叫器转移"
+            )
+            return InputResult(True, f"转{transfer_to}号窗", self._busy(window))
+        elif action in _WINDOW_KEYS:
+            await service.window_action(window, _WINDOW_KEYS[action], actor=actor)
+        else:
+            return InputResult(False, "无此按键", self._busy(window))
+        ticket = self.hall().current_ticket(window)
+        return InputResult(
+            True, ticket.number if ticket is not None else "完成", ticket is not None
+        )
+
+    def _busy(self, window: str) -> bool:
+        try:
+            return self.hall().current_ticket(window) is not None
+        except DomainError:
+            return False

@@ -1,0 +1,105 @@
+"""The parts every device adapter shares: its config, health, and the hub's callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from hall_controller.devices.health import DeviceHealth, DeviceState
+from hall_controller.devices.model import DeviceInput, InputResult, WindowShowing
+from hall_controller.profiles import DeviceConfig
+
+log = structlog.get_logger("hall_controller.devices")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceContext:
+    """What the hub lends each adapter."""
+
+    clock: Callable[[], float]  # wall-clock seconds, for health
+    submit: Callable[[DeviceInput, Device], None]  # a key or rating, handled by the hub
+    state_changed: Callable[[Device], None]  # health state moved (publish $state, log)
+
+
+def describe_where(config: DeviceConfig) -> str:
+    """Where a technician finds the device: port and bus address, pins, or MQTT."""
+    profile = config.profile
+    if profile.transport == "serial":
+        return f"{config.port} @{config.address}"
+    if profile.transport == "gpio":
+        return "gpio " + ", ".join(f"{name}={pin}" for name, pin in config.pins.items())
+    if profile.transport == "mqtt":
+        return f"mqtt device/{config.id}"
+    return config.port or profile.transport
+
+
+class Device:
+    """Base of every adapter: keeps the window's latest showing and the device's health."""
+
+    def __init__(self, config: DeviceConfig, context: DeviceContext) -> None:
+        self.config = config
+        self.context = context
+        self.health = DeviceHealth(
+            device_id=config.id,
+            kind=config.profile.kind,
+            profile=config.profile.id,
+            driver=config.profile.driver,
+            window=config.window,
+            where=describe_where(config),
+            since=context.clock(),
+        )
+        self.showing: WindowShowing | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def id(self) -> str:
+        """The device id from the hall config."""
+        return self.config.id
+
+    @property
+    def ready(self) -> bool:
+        """Whether the device is reachable now."""
+        return self.health.state in (DeviceState.READY, DeviceState.ALERT)
+
+    def set_state(self, state: DeviceState, reason: str | None = None) -> None:
+        """Record a state change and tell the hub (which logs it and publishes `$state`)."""
+        if self.health.set_state(state, self.context.clock(), reason):
+            if state is DeviceState.LOST:
+                log.warning("device_lost", device=self.id, reason=reason)
+            else:
+                log.info("device_state", device=self.id, state=state.value)
+            self.context.state_changed(self)
+
+    def render(self, showing: WindowShowing) -> None:
+        """Show the window's new state (displays, pad lamps, rating prompts)."""
+        self.showing = showing
+
+    def feedback(self, result: InputResult) -> None:
+        """Tell the pad what became of its key (text, lamp, beep); only pads override this."""
+
+    def submit(self, item: DeviceInput) -> None:
+        """Hand a key or rating to the hub."""
+        self.context.submit(item, self)
+
+    async def start(self) -> None:
+        """Begin talking to the device (its link or supervisor)."""
+
+    async def stop(self) -> None:
+        """Stop every task of this device."""
+        tasks, self._tasks = self._tasks, set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run a named task owned by this device, cancelled by stop()."""
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=f"{name}:{self.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

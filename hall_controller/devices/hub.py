@@ -1,0 +1,304 @@
+"""All devices of a hall: built from profiles, fed the hall's state, keys turned into calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from hall_controller.core.events import Event
+from hall_controller.core.hall import Hall
+from hall_controller.devices.backoff import Backoff
+from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.bus import SerialBus
+from hall_controller.devices.health import DeviceState
+from hall_controller.devices.local_pads import GpioCallPad, HidCallPad, KeyboardCallPad
+from hall_controller.devices.model import DeviceInput, InputResult, KeyPressed, RatingGiven
+from hall_controller.devices.mqtt_devices import (
+    MqttCallPad,
+    MqttDevice,
+    MqttGateway,
+    MqttRatingPad,
+    MqttWindowDisplay,
+)
+from hall_controller.devices.serial_devices import (
+    FramedCallPad,
+    FramedLedDisplay,
+    FramedRatingPad,
+    ModbusNumericDisplay,
+    Rf433Receiver,
+    SerialDevice,
+)
+from hall_controller.devices.showing import ShowingTracker
+from hall_controller.devices.supervisor import Supervisor
+from hall_controller.profiles import DeviceConfig, resolve_port
+from hall_controller.protocols.mqtt_tree import Topics, encode_state
+from hall_controller.transports.base import ByteLink, LinkState
+from hall_controller.transports.mqtt import MqttLink
+from hall_controller.transports.serial import SerialLink, SerialParams, port_present
+
+log = structlog.get_logger("hall_controller.devices")
+
+
+class HallPort(Protocol):
+    """What the devices may do to the hall (implemented over the services by the app)."""
+
+    def hall(self) -> Hall:
+        """The hall's current state."""
+        ...
+
+    async def pad_action(
+        self, window: str, action: str, actor: str, *, transfer_to: str | None
+    ) -> InputResult:
+        """Carry out a call-pad key (call, recall, no_show, start, finish, pause, ...)."""
+        ...
+
+    async def rate(self, ticket_id: str, score: int, actor: str) -> InputResult:
+        """Store the applicant's rating of one ticket."""
+        ...
+
+
+SerialFactory = Callable[[DeviceConfig, DeviceContext, SerialBus], SerialDevice]
+LocalFactory = Callable[[DeviceConfig, DeviceContext], Device]
+MqttFactory = Callable[[DeviceConfig, DeviceContext, MqttLink, Topics], MqttDevice]
+
+# The implementation of each profile driver: new device models are profile files, not code.
+SERIAL_DRIVERS: dict[str, SerialFactory] = {
+    "framed_led": FramedLedDisplay,
+    "modbus_numeric": ModbusNumericDisplay,
+    "framed_callpad": FramedCallPad,
+    "rf433_receiver": Rf433Receiver,
+    "framed_rating": FramedRatingPad,
+}
+LOCAL_DRIVERS: dict[str, LocalFactory] = {
+    "gpio_buttons": GpioCallPad,
+    "keyboard_keys": KeyboardCallPad,
+    "hid_keys": HidCallPad,
+}
+MQTT_DRIVERS: dict[str, MqttFactory] = {
+    "mqtt_callpad": MqttCallPad,
+    "mqtt_display": MqttWindowDisplay,
+    "mqtt_rating": MqttRatingPad,
+}
+
+
+class DeviceHub:
+    """Owns every device adapter, their buses and supervisors, and the MQTT gateway."""
+
+    def __init__(
+        self,
+        devices: Sequence[DeviceConfig],
+        port: HallPort,
+        *,
+        data_dir: Path,
+        hall_id: str,
+        mqtt: MqttLink | None = None,
+        clock: Callable[[], float] = time.time,
+        open_link: Callable[[SerialParams], ByteLink] = SerialLink,
+        backoff: Callable[[], Backoff] = Backoff,
+    ) -> None:
+        self.port = port
+        self._open_link = open_link
+        self._backoff = backoff
+        self.mqtt = mqtt
+        self.topics = Topics(hall_id)
+        self._clock = clock
+        self._context = DeviceContext(clock, self._submit, self._state_changed)
+        self.devices: dict[str, Device] = {}
+        self.buses: dict[str, SerialBus] = {}
+        self.supervisors: dict[str, Supervisor] = {}
+        self._inputs: set[asyncio.Task[None]] = set()
+        # One window's keys are carried out one after the other, in the order pressed: a
+        # "call" that first opens the window must be done before the "start" after it.
+        self._window_locks: dict[str, asyncio.Lock] = {}
+        mqtt_devices: dict[str, MqttDevice] = {}
+        for config in devices:
+            driver = config.profile.driver
+            device: Device
+            if driver in SERIAL_DRIVERS:
+                device = SERIAL_DRIVERS[driver](config, self._context, self._bus(config, data_dir))
+            elif driver in MQTT_DRIVERS:
+                if mqtt is None:
+                    raise ValueError(f"device {config.id} needs the MQTT broker")
+                mqtt_device = MQTT_DRIVERS[driver](config, self._context, mqtt, self.topics)
+                mqtt_devices[config.id] = mqtt_device
+                device = mqtt_device
+            else:
+                if driver in ("keyboard_keys",) and config.port is not None:
+                    config = _with_port(config, resolve_port(config.port, data_dir))
+                device = LOCAL_DRIVERS[driver](config, self._context)
+            self.devices[config.id] = device
+        self.gateway = MqttGateway(mqtt, self.topics, mqtt_devices) if mqtt is not None else None
+        windows = sorted({d.config.window for d in self.devices.values() if d.config.window})
+        self.by_window: dict[str, list[Device]] = {w: [] for w in windows}
+        for device in self.devices.values():
+            if device.config.window is not None:
+                self.by_window[device.config.window].append(device)
+        self.tracker = ShowingTracker(windows)
+
+    def _bus(self, config: DeviceConfig, data_dir: Path) -> SerialBus:
+        assert config.port is not None
+        assert config.profile.serial is not None
+        url = resolve_port(config.port, data_dir)
+        bus = self.buses.get(url)
+        if bus is not None:
+            return bus
+        line = config.profile.serial
+        params = SerialParams(url, line.baudrate, line.bytesize, line.parity, line.stopbits)
+        timeouts = config.profile.timeouts
+        open_link = self._open_link
+        bus = SerialBus(
+            url,
+            lambda: open_link(params),
+            lambda: port_present(url),
+            open_timeout_s=timeouts.open_s,
+            write_timeout_s=timeouts.write_s,
+        )
+        self.buses[url] = bus
+        self.supervisors[url] = Supervisor(
+            bus, lambda state, why: self._bus_state(bus, state, why), backoff=self._backoff()
+        )
+        return bus
+
+    def _bus_state(self, bus: SerialBus, state: DeviceState, reason: str | None) -> None:
+        if state is DeviceState.LOST:
+            for endpoint in bus.endpoints:
+                assert isinstance(endpoint, SerialDevice)
+                endpoint.set_state(DeviceState.LOST, reason)
+        elif state is DeviceState.READY and self.supervisors[bus.name].reconnects:
+            for endpoint in bus.endpoints:
+                assert isinstance(endpoint, SerialDevice)
+                endpoint.health.reconnects += 1
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Render the hall's current state everywhere, then start every link."""
+        for showing in self.tracker.reset(self.port.hall()):
+            for device in self.by_window.get(showing.window, []):
+                device.showing = showing
+        if self.gateway is not None and self.mqtt is not None:
+            self.gateway.start()
+            previous = self.mqtt.on_state
+            gateway = self.gateway
+
+            def on_state(state: LinkState) -> None:
+                gateway.broker(state)
+                if previous is not None:
+                    previous(state)
+
+            self.mqtt.on_state = on_state
+            for device in self.gateway.devices.values():
+                device.send_snapshot()
+        for supervisor in self.supervisors.values():
+            supervisor.start()
+        for device in self.devices.values():
+            await device.start()
+            self._state_changed(device)
+        log.info("devices_started", devices=len(self.devices), buses=len(self.buses))
+
+    async def close(self) -> None:
+        """Stop every device, bus and pending input."""
+        for supervisor in self.supervisors.values():
+            await supervisor.stop()
+        for device in self.devices.values():
+            await device.stop()
+        tasks, self._inputs = self._inputs, set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- the hall's state out --------------------------------------------------------------
+
+    def hall_changed(self, hall: Hall, events: Sequence[Event]) -> None:
+        """New committed events: render the windows whose showing changed."""
+        for showing in self.tracker.apply(hall, events):
+            for device in self.by_window.get(showing.window, ()):
+                device.render(showing)
+
+    def wake(self, device_id: str) -> bool:
+        """A device announced its return (hot-plug): reconnect its link now."""
+        device = self.devices.get(device_id)
+        if device is None:
+            return False
+        if isinstance(device, SerialDevice):
+            self.supervisors[device.bus.name].wake()
+            return True
+        supervisor = getattr(device, "supervisor", None)
+        if isinstance(supervisor, Supervisor):
+            supervisor.wake()
+            return True
+        return False
+
+    def learn_remote(self, device_id: str, window: str) -> None:
+        """Bind the next unknown 433 MHz remote pressed at `device_id` to `window`."""
+        device = self.devices.get(device_id)
+        if not isinstance(device, Rf433Receiver):
+            raise KeyError(device_id)
+        device.bindings.learn(window)
+
+    # --- health ----------------------------------------------------------------------------
+
+    def health(self) -> list[dict[str, Any]]:
+        """Every device's health, for the API and /metrics."""
+        return [device.health.view() for device in self.devices.values()]
+
+    def _state_changed(self, device: Device) -> None:
+        if self.mqtt is None or device.config.profile.transport == "mqtt":
+            return
+        # Serial, GPIO and USB devices cannot speak MQTT: the controller says for them.
+        state = device.health.state
+        payload = "lost" if state is DeviceState.CONNECTING else state.value
+        self.mqtt.publish(
+            self.topics.device_state(device.id), encode_state(payload), qos=1, retain=True
+        )
+
+    # --- keys and ratings in ---------------------------------------------------------------
+
+    def _submit(self, item: DeviceInput, device: Device) -> None:
+        task = asyncio.create_task(self._handle(item, device), name=f"device-input:{device.id}")
+        self._inputs.add(task)
+        task.add_done_callback(self._inputs.discard)
+
+    async def _handle(self, item: DeviceInput, device: Device) -> None:
+        lock = self._window_locks.setdefault(item.window, asyncio.Lock())
+        async with lock:
+            await self._carry_out(item, device)
+
+    async def _carry_out(self, item: DeviceInput, device: Device) -> None:
+        actor = f"device:{device.id}"
+        log.info("device_input", device=device.id, input=type(item).__name__, window=item.window)
+        if isinstance(item, KeyPressed):
+            if item.action == "rate":
+                result = self._ask_rating(item.window)
+            else:
+                result = await self.port.pad_action(
+                    item.window, item.action, actor, transfer_to=device.config.transfer_to
+                )
+            device.feedback(result)
+        elif isinstance(item, RatingGiven):
+            showing = self.tracker.showing.get(item.window)
+            if showing is None or showing.rating_ticket is None:
+                return
+            await self.port.rate(showing.rating_ticket, item.score, actor)
+
+    def _ask_rating(self, window: str) -> InputResult:
+        showing = self.tracker.ask_rating(self.port.hall(), window)
+        if showing is None:
+            return InputResult(False, "无可评价")
+        for device in self.by_window.get(window, ()):
+            device.render(showing)
+        return InputResult(True, "请评价", serving=showing.ticket is not None)
+
+
+def _with_port(config: DeviceConfig, port: str) -> DeviceConfig:
+    from dataclasses import replace
+
+    return replace(config, port=port)

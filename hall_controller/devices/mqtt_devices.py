@@ -1,0 +1,215 @@
+"""Devices that speak the hall's MQTT topic tree: call pads, window displays, rating pads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.health import DeviceState
+from hall_controller.devices.model import InputResult, KeyPressed, RatingGiven, WindowShowing
+from hall_controller.profiles import DeviceConfig, MqttDeviceSettings
+from hall_controller.protocols import mqtt_tree
+from hall_controller.protocols.mqtt_tree import Topics
+from hall_controller.transports.base import LinkState
+from hall_controller.transports.mqtt import Message, MqttLink
+
+log = structlog.get_logger("hall_controller.devices")
+
+_STATES = {"ready": DeviceState.READY, "alert": DeviceState.ALERT, "lost": DeviceState.LOST}
+
+
+class MqttDevice(Device):
+    """A device on the broker: its `$state` says whether it is there; commands go to `cmd/`."""
+
+    def __init__(
+        self, config: DeviceConfig, context: DeviceContext, link: MqttLink, topics: Topics
+    ) -> None:
+        super().__init__(config, context)
+        assert isinstance(config.profile.codec, MqttDeviceSettings)
+        self.settings = config.profile.codec
+        self.link = link
+        self.topics = topics
+        # Until its retained $state arrives: connecting (it may simply not be powered yet).
+        self.health.state = DeviceState.CONNECTING
+
+    def announced(self, payload: bytes) -> None:
+        """The device's retained `$state` (ready / alert / lost, its last will)."""
+        name = mqtt_tree.decode_state(payload)
+        state = _STATES.get(name) if name is not None else None
+        if state is None:
+            self.health.error(f"unknown $state {payload[:32]!r}")
+            return
+        self.health.seen(self.context.clock(), f"$state {state.value}")
+        came_back = state is not DeviceState.LOST and not self.ready
+        if came_back and self.health.frames_in > 1:
+            self.health.reconnects += 1
+        self.set_state(
+            state, "its last will: connection lost" if state is DeviceState.LOST else None
+        )
+        if came_back:
+            self.send_snapshot()
+
+    def event(self, name: str, data: Mapping[str, Any]) -> None:
+        """A validated `event/<name>` from the device."""
+
+    def broker(self, state: LinkState) -> None:
+        """The controller's own broker link changed: without it, no MQTT device is reachable."""
+        if state is LinkState.DOWN and self.ready:
+            self.set_state(DeviceState.LOST, "the controller lost the MQTT broker")
+
+    def command(self, name: str, data: Mapping[str, object]) -> None:
+        """Publish `cmd/<name>` at QoS 1."""
+        payload = mqtt_tree.encode_cmd(name, data)
+        self.link.publish(self.topics.device_cmd(self.id, name), payload, qos=1)
+        self.health.sent(f"cmd/{name} {payload.decode()}")
+
+    def send_snapshot(self) -> None:
+        """Publish the retained snapshot of everything the device should show."""
+        showing = self.showing
+        body = {
+            "window": self.config.window or "",
+            "status": showing.status if showing else "closed",
+            "showing": self._show_payload(showing, blink=False) if showing else None,
+            "rating": showing.rating if showing else "idle",
+        }
+        payload = mqtt_tree.encode_snapshot(body)
+        self.link.publish(self.topics.device_snapshot(self.id), payload, qos=1, retain=True)
+        self.health.sent(f"snapshot {payload.decode()}")
+
+    def render(self, showing: WindowShowing) -> None:
+        """Keep the retained snapshot current, then send the kind's own commands."""
+        super().render(showing)
+        self.send_snapshot()
+        if self.ready:
+            self.draw(showing)
+
+    def draw(self, showing: WindowShowing) -> None:
+        """Send the commands that make the device show `showing`."""
+
+    def _show_payload(self, showing: WindowShowing, *, blink: bool) -> dict[str, object] | None:
+        if showing.ticket is None:
+            if showing.status == "paused":
+                text = self.config.profile.paused_text
+                return {"ticket": "", "window": showing.window, "text": text, "blink": False}
+            return None
+        text = self.config.profile.show_text.format(ticket=showing.ticket, window=showing.window)
+        return {
+            "ticket": showing.ticket,
+            "window": showing.window,
+            "text": text[: self.settings.text_width],
+            "blink": blink,
+        }
+
+
+class MqttWindowDisplay(MqttDevice):
+    """A window display on MQTT: `cmd/show` with the ticket (blink on call), `cmd/clear`."""
+
+    def draw(self, showing: WindowShowing) -> None:
+        """Show or clear."""
+        payload = self._show_payload(showing, blink=showing.blink)
+        if payload is None:
+            self.command("clear", {})
+        else:
+            self.command("show", payload)
+
+
+class MqttCallPad(MqttDevice):
+    """A call pad on MQTT: `event/key` in, `cmd/feedback` out."""
+
+    def event(self, name: str, data: Mapping[str, Any]) -> None:
+        """A key from the pad, when the profile says the pad has it."""
+        if name != "key" or self.config.window is None:
+            return
+        action = str(data["key"])
+        if action not in self.settings.keys:
+            self.health.error(f"key {action!r} is not on this pad's profile")
+            return
+        self.submit(KeyPressed(self.id, self.config.window, action))
+
+    def feedback(self, result: InputResult) -> None:
+        """Text, lamp and beep on the pad."""
+        if self.config.profile.feedback and self.ready:
+            text = result.text[: self.settings.text_width]
+            self.command(
+                "feedback", {"text": text, "led": result.serving, "beep": 1 if result.ok else 3}
+            )
+
+
+class MqttRatingPad(MqttDevice):
+    """A rating pad on MQTT: `cmd/ask_rating`, one `event/rating`, `cmd/rating_done`."""
+
+    def __init__(
+        self, config: DeviceConfig, context: DeviceContext, link: MqttLink, topics: Topics
+    ) -> None:
+        super().__init__(config, context, link, topics)
+        self._asked: str | None = None
+        self._taken: str | None = None
+
+    def event(self, name: str, data: Mapping[str, Any]) -> None:
+        """A score while asking becomes the rating; a second one is ignored."""
+        if name != "rating" or self.config.window is None:
+            return
+        if self._asked is None or self._taken == self._asked:
+            log.info("rating_key_ignored", device=self.id, score=data.get("score"))
+            return
+        self._taken = self._asked
+        self.submit(RatingGiven(self.id, self.config.window, int(data["score"])))
+
+    def draw(self, showing: WindowShowing) -> None:
+        """Ask for a rating after service; say thanks (or go idle) after."""
+        asking = showing.rating_ticket if showing.rating == "asking" else None
+        if asking is not None and asking != self._asked:
+            self.command("ask_rating", {"ticket": showing.rating_number or ""})
+        elif asking is None and self._asked is not None:
+            self.command("rating_done", {"ticket": ""})
+        self._asked = asking
+
+
+class MqttGateway:
+    """The controller's end of the topic tree: routes device events and states to adapters."""
+
+    def __init__(self, link: MqttLink, topics: Topics, devices: Mapping[str, MqttDevice]) -> None:
+        self.link = link
+        self.topics = topics
+        self.devices = dict(devices)
+        self.rejected = 0
+
+    def start(self) -> None:
+        """Subscribe to every device's events and states (renewed by the link on reconnect)."""
+        self.link.subscribe(self.topics.device_events_filter(), 1, self._on_event)
+        self.link.subscribe(self.topics.device_states_filter(), 1, self._on_state)
+
+    def broker(self, state: LinkState) -> None:
+        """Tell every MQTT device about the controller's broker link."""
+        for device in self.devices.values():
+            device.broker(state)
+
+    def _device(self, message: Message, part: str) -> tuple[MqttDevice, str] | None:
+        parsed = mqtt_tree.parse_topic(self.topics.hall_id, message.topic)
+        if parsed is None or parsed.part != part or (part == "event" and parsed.name is None):
+            self.rejected += 1
+            return None
+        device = self.devices.get(parsed.device_id)
+        if device is None:
+            return None  # another device's traffic (a serial device's $state published by us)
+        return device, parsed.name or ""
+
+    def _on_state(self, message: Message) -> None:
+        found = self._device(message, "$state")
+        if found is not None:
+            found[0].announced(message.payload)
+
+    def _on_event(self, message: Message) -> None:
+        found = self._device(message, "event")
+        if found is None:
+            return
+        device, name = found
+        decoded = mqtt_tree.decode_event(name, message.payload)
+        if decoded is None:
+            device.health.error(f"bad event/{name}: {message.payload[:64]!r}")
+            return
+        device.health.seen(device.context.clock(), f"event/{name} {message.payload[:120]!r}")
+        device.event(decoded.name, decoded.data)

@@ -1,0 +1,391 @@
+"""Devices on a serial port or RS-485 bus: LED boards, Modbus displays, call pads, rating pads."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from pymodbus.exceptions import ModbusException
+from pymodbus.framer import FramerRTU
+from pymodbus.pdu import DecodePDU, ModbusPDU
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersRequest,
+    WriteMultipleRegistersRequest,
+)
+
+from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.bus import SerialBus
+from hall_controller.devices.health import DeviceState
+from hall_controller.devices.model import InputResult, KeyPressed, RatingGiven, WindowShowing
+from hall_controller.profiles import (
+    DeviceConfig,
+    ModbusDisplaySettings,
+    Rf433Settings,
+)
+from hall_controller.protocols import callpad, led_board, numeric_display, rating_pad
+from hall_controller.protocols.callpad import CallPadCodec
+from hall_controller.protocols.framed import Frame, FrameDecoder
+from hall_controller.protocols.led_board import LedBoardCodec
+from hall_controller.protocols.rating_pad import RatingPadCodec
+from hall_controller.protocols.rf433 import HeldKeyFilter, RemoteBindings, Rf433Decoder
+
+log = structlog.get_logger("hall_controller.devices")
+
+
+class SerialDevice(Device):
+    """A device on a bus: counts frames, keeps a ping watchdog, resends its snapshot on return."""
+
+    def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
+        super().__init__(config, context)
+        self.bus = bus
+        self.address = config.address
+        timeouts = config.profile.timeouts
+        self._ping_every_s = timeouts.ping_every_s
+        self._watchdog_s = timeouts.watchdog_s
+        self._refresh_every_s = timeouts.refresh_every_s
+        self._bad_seen = 0
+        self._last_answer = 0.0
+        bus.attach(self)
+
+    # --- the bus's calls ----------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Decode bus bytes; frames for other addresses are ignored."""
+        raise NotImplementedError
+
+    def link_up(self) -> None:
+        """The port opened: the device is taken as present until its watchdog says otherwise."""
+        self._last_answer = asyncio.get_running_loop().time()
+        self.set_state(DeviceState.READY)
+        self.send_snapshot()
+        if self._ping_every_s and self._watchdog_s:
+            self.spawn(self._watch(), "watchdog")
+        if self._refresh_every_s:
+            self.spawn(self._refresh(), "refresh")
+
+    def link_down(self, reason: str) -> None:
+        """The port is gone."""
+        for task in list(self._tasks):
+            task.cancel()
+        self.set_state(DeviceState.LOST, reason)
+
+    def dropped(self, frame: bytes) -> None:
+        """A frame never reached the device."""
+        self.health.error(f"dropped {len(frame)}-byte frame: the bus was down or too slow")
+
+    def idle(self) -> None:
+        """The line is quiet: a half-received frame will never complete."""
+        decoder = getattr(self, "_decoder", None)
+        if isinstance(decoder, FrameDecoder) and decoder.pending:
+            self.frames(decoder.flush())
+            self._count_bad_frames()
+
+    def frames(self, frames: list[Frame]) -> None:
+        """Handle decoded frames (those that feed() decodes, and any left at idle)."""
+
+    def _count_bad_frames(self) -> None:
+        """Count frames of our framing that were broken (not other devices' traffic)."""
+        decoder = getattr(self, "_decoder", None)
+        if not isinstance(decoder, FrameDecoder):
+            return
+        bad = decoder.errors - decoder.garbage_runs
+        if bad > self._bad_seen:
+            self.health.error(f"{bad - self._bad_seen} broken frame(s): {decoder.last_error}")
+            self._bad_seen = bad
+
+    def failed(self, exc: Exception) -> None:
+        """Handling bytes from the bus raised: counted and logged, the bus goes on."""
+        self.health.error(f"{type(exc).__name__}: {exc}")
+        log.exception("device_frame_failed", device=self.id)
+
+    # --- for subclasses -----------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame for the device."""
+        if not self.bus.is_up:
+            return
+        self.health.sent(frame)
+        self.bus.send(self, frame)
+
+    def answered(self, frame: bytes | None = None) -> None:
+        """The device sent a valid frame: alive. After a silence it gets a full snapshot."""
+        self._last_answer = asyncio.get_running_loop().time()
+        self.health.seen(self.context.clock(), frame)
+        if self.health.state is DeviceState.LOST and self.bus.is_up:
+            self.health.reconnects += 1
+            self.set_state(DeviceState.READY)
+            self.send_snapshot()
+
+    def send_snapshot(self) -> None:
+        """Send everything the device should show now (no blink)."""
+        if self.showing is not None:
+            self.draw(self.showing, snapshot=True)
+
+    def render(self, showing: WindowShowing) -> None:
+        """Show the window's new state."""
+        super().render(showing)
+        if self.bus.is_up:
+            self.draw(showing, snapshot=False)
+
+    def draw(self, showing: WindowShowing, *, snapshot: bool) -> None:
+        """Send the frames that make the device show `showing`."""
+
+    def ping_frame(self) -> bytes | None:
+        """The watchdog's ping, if the device answers one."""
+        return None
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_every_s)
+            self.send_snapshot()
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._ping_every_s)
+            frame = self.ping_frame()
+            if frame is not None:
+                self.send(frame)
+            silent = loop.time() - self._last_answer
+            if silent > self._watchdog_s and self.health.state is not DeviceState.LOST:
+                self.set_state(DeviceState.LOST, f"no answer for {silent:.1f} s")
+
+
+def _frame_bytes(frame: Frame) -> bytes:
+    return bytes([frame.address & 0xFF, frame.command & 0xFF]) + frame.payload
+
+
+class FramedLedDisplay(SerialDevice):
+    """An LED window board speaking a data-described framing (GB2312/GBK text, blink, clear)."""
+
+    def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
+        super().__init__(config, context, bus)
+        assert isinstance(config.profile.codec, LedBoardCodec)
+        self.codec = config.profile.codec
+        self._decoder = FrameDecoder(self.codec.framing)
+        self._last: bytes | None = None
+
+    def feed(self, data: bytes) -> None:
+        """LED boards answer nothing we need; frames from the board count as signs of life."""
+        self.frames(self._decoder.feed(data))
+        self._count_bad_frames()
+
+    def frames(self, frames: list[Frame]) -> None:
+        """Any frame from this board's address."""
+        for frame in frames:
+            if frame.address == self.address:
+                self.answered(_frame_bytes(frame))
+
+    def draw(self, showing: WindowShowing, *, snapshot: bool) -> None:
+        """Show the ticket (blinking when just called), the pause text, or nothing."""
+        profile = self.config.profile
+        if showing.ticket is not None:
+            text = profile.show_text.format(ticket=showing.ticket, window=showing.window)
+            frame = led_board.show(
+                self.codec, self.address, text, blink=showing.blink and not snapshot
+            )
+        elif showing.status == "paused":
+            frame = led_board.show(self.codec, self.address, profile.paused_text)
+        else:
+            frame = led_board.clear(self.codec, self.address)
+        if snapshot or frame != self._last or showing.blink:
+            self._last = frame
+            self.send(frame)
+
+
+class ModbusNumericDisplay(SerialDevice):
+    """A Modbus RTU numeric display (LED-485 type): registers written with pymodbus framing."""
+
+    def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
+        super().__init__(config, context, bus)
+        assert isinstance(config.profile.codec, ModbusDisplaySettings)
+        self.map = config.profile.codec.registers
+        self._framer = FramerRTU(DecodePDU(False))
+        self._buffer = b""
+        self._last: dict[int, int] | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Answers to our writes and pings count as signs of life."""
+        self._buffer = (self._buffer + data)[-512:]
+        while self._buffer:
+            try:
+                used, pdu = self._framer.handleFrame(self._buffer, self.address, 0)
+            except ModbusException as exc:
+                # A frame with a valid CRC that pymodbus cannot decode: drop it, count it.
+                self.health.error(f"undecodable Modbus answer: {exc}")
+                self._buffer = b""
+                break
+            if used == 0:
+                break
+            frame, self._buffer = self._buffer[:used], self._buffer[used:]
+            if pdu is not None and pdu.dev_id == self.address:
+                self.answered(frame)
+
+    def draw(self, showing: WindowShowing, *, snapshot: bool) -> None:
+        """Write the ticket's digits, the window number and the blink flag."""
+        if showing.ticket is None:
+            values = numeric_display.cleared(self.map)
+        else:
+            window = int(showing.window) if showing.window.isdigit() else None
+            values = numeric_display.registers(
+                self.map, showing.ticket, window, showing.blink and not snapshot
+            )
+        if not snapshot and values == self._last and not showing.blink:
+            return
+        self._last = values
+        for start, run in _runs(values):
+            pdu = WriteMultipleRegistersRequest(address=start, registers=run, dev_id=self.address)
+            self.send(self._framer.buildFrame(pdu))
+
+    def ping_frame(self) -> bytes | None:
+        """Read the number register back."""
+        pdu: ModbusPDU = ReadHoldingRegistersRequest(
+            address=self.map.number_register, count=1, dev_id=self.address
+        )
+        return self._framer.buildFrame(pdu)
+
+
+def _runs(values: dict[int, int]) -> list[tuple[int, list[int]]]:
+    """Registers grouped into runs of consecutive addresses (one write each)."""
+    runs: list[tuple[int, list[int]]] = []
+    for register in sorted(values):
+        if runs and runs[-1][0] + len(runs[-1][1]) == register:
+            runs[-1][1].append(values[register])
+        else:
+            runs.append((register, [values[register]]))
+    return runs
+
+
+class FramedCallPad(SerialDevice):
+    """A clerk's keypad (e.g. FF 68 ... 16 frames): keys in, text/lamp/beep feedback out."""
+
+    def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
+        super().__init__(config, context, bus)
+        assert isinstance(config.profile.codec, CallPadCodec)
+        self.codec = config.profile.codec
+        self._decoder = FrameDecoder(self.codec.framing)
+        self._shown: tuple[str | None, str] | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Keys and pongs addressed to this pad."""
+        self.frames(self._decoder.feed(data))
+        self._count_bad_frames()
+
+    def frames(self, frames: list[Frame]) -> None:
+        """A key becomes an action at the pad's window; a pong only says the pad is there."""
+        for frame in frames:
+            if frame.address != self.address:
+                continue
+            item = callpad.parse(self.codec, frame)
+            if item is None:
+                continue
+            self.answered(_frame_bytes(frame))
+            if isinstance(item, callpad.PadKey) and self.config.window is not None:
+                self.submit(KeyPressed(self.id, self.config.window, item.action))
+
+    def feedback(self, result: InputResult) -> None:
+        """Show the outcome on the pad's display, light its lamp, beep once (or thrice on error)."""
+        if not self.config.profile.feedback:
+            return
+        self.send(callpad.text(self.codec, self.address, result.text))
+        self.send(callpad.led(self.codec, self.address, result.serving))
+        self.send(callpad.beep(self.codec, self.address, 1 if result.ok else 3))
+
+    def draw(self, showing: WindowShowing, *, snapshot: bool) -> None:
+        """The pad shows the window's ticket and lights its lamp while one is called or served."""
+        shown = (showing.ticket, showing.status)
+        if not snapshot and shown == self._shown:
+            return  # e.g. a rating prompt: nothing the pad shows
+        self._shown = shown
+        self.send(callpad.text(self.codec, self.address, showing.ticket or ""))
+        self.send(callpad.led(self.codec, self.address, showing.ticket is not None))
+
+    def ping_frame(self) -> bytes | None:
+        """The pad answers a ping with a pong."""
+        return callpad.ping(self.codec, self.address)
+
+
+class Rf433Receiver(SerialDevice):
+    """A 433 MHz receiver for wireless pads: one press per held key, remotes bound to windows."""
+
+    def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
+        super().__init__(config, context, bus)
+        assert isinstance(config.profile.codec, Rf433Settings)
+        self.settings = config.profile.codec
+        self._decoder = Rf433Decoder()
+        self._held = HeldKeyFilter(self.settings.release_after_s)
+        self.bindings = RemoteBindings(dict(config.remotes))
+        self.unbound = 0
+
+    def feed(self, data: bytes) -> None:
+        """Codes from remotes: a new press of a bound remote's key is that window's action."""
+        before = self._decoder.errors
+        now = asyncio.get_running_loop().time()
+        for code in self._decoder.feed(data):
+            self.answered(code.code.to_bytes(3, "big"))
+            if not self._held.accept(code.code, now):
+                continue
+            remote, action = self.settings.layout.split(code.code)
+            learning = self.bindings.learning
+            window = self.bindings.window_for(remote)
+            if learning is not None and window == learning:
+                log.info("remote_bound", device=self.id, remote=f"0x{remote:X}", window=window)
+                continue  # the press that taught the binding is not an action
+            if window is None or action is None:
+                self.unbound += 1
+                log.info("remote_unknown", device=self.id, remote=f"0x{remote:X}")
+                continue
+            self.submit(KeyPressed(self.id, window, action))
+        if self._decoder.errors > before:
+            self.health.error(f"{self._decoder.errors - before} bad frame(s) from the receiver")
+
+
+class FramedRatingPad(SerialDevice):
+    """A 4- or 5-key rating pad: asks after service, takes one key, thanks the applicant."""
+
+    def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
+        super().__init__(config, context, bus)
+        assert isinstance(config.profile.codec, RatingPadCodec)
+        self.codec = config.profile.codec
+        self._decoder = FrameDecoder(self.codec.framing)
+        self._asked: str | None = None  # the ticket the pad is asking about
+        self._taken: str | None = None  # the ticket whose key was already taken
+
+    def feed(self, data: bytes) -> None:
+        """Keys and pongs addressed to this pad."""
+        self.frames(self._decoder.feed(data))
+        self._count_bad_frames()
+
+    def frames(self, frames: list[Frame]) -> None:
+        """A key while asking becomes the rating; keys at any other time are ignored."""
+        for frame in frames:
+            if frame.address != self.address:
+                continue
+            item = rating_pad.parse(self.codec, frame)
+            if item is None:
+                continue
+            self.answered(_frame_bytes(frame))
+            if not isinstance(item, rating_pad.RatingKey) or self.config.window is None:
+                continue
+            if self._asked is None or self._taken == self._asked:
+                log.info("rating_key_ignored", device=self.id, score=item.score)
+                continue
+            self._taken = self._asked
+            self.submit(RatingGiven(self.id, self.config.window, item.score))
+
+    def draw(self, showing: WindowShowing, *, snapshot: bool) -> None:
+        """Light the pad to ask for a rating; thank the applicant once the rating is in."""
+        asking = showing.rating_ticket if showing.rating == "asking" else None
+        if asking is not None and (asking != self._asked or snapshot):
+            self.send(rating_pad.ask(self.codec, self.address))
+        elif asking is None and (self._asked is not None or snapshot):
+            rated = self._asked is not None and self._taken == self._asked
+            if rated:
+                self.send(rating_pad.thanks(self.codec, self.address))
+            else:
+                self.send(rating_pad.idle(self.codec, self.address))
+        self._asked = asking
+
+    def ping_frame(self) -> bytes | None:
+        """The pad answers a ping with a pong."""
+        return rating_pad.ping(self.codec, self.address)
