@@ -1,0 +1,1 @@
+"""Programs that speak the hall's MQTT topic tree on behalf of devices that cannot."""
