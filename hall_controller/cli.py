@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-simulation", action="store_true", help="no simulated applicants and clerks"
     )
     demo.add_argument("--speed", type=float, default=10.0, help="simulated hall seconds per second")
+    demo.add_argument(
+        "--no-devices",
+        action="store_true",
+        help="do not play the devices (play them with `hall-controller simulate` instead)",
+    )
     _server_options(demo)
 
     simulate = sub.add_parser(
@@ -134,23 +139,24 @@ def _serve(args: argparse.Namespace) -> int:
         )
 
         speed, simulation = args.speed, not args.no_simulation
-        demo_devices = simulated_hall(settings, data_dir, speed=speed)
+        demo_devices = None if args.no_devices else simulated_hall(settings, data_dir, speed=speed)
+        # With devices played elsewhere, their windows are still worked through their pads.
         pad_windows = frozenset(windows_with_pads(settings))
         devices = demo_devices
 
         def background(service: HallService) -> list[asyncio.Task[None]]:
             if not simulation:
                 return []
-            clerks = run_device_clerks(devices, settings)
-            return [
-                asyncio.create_task(clerks, name="demo-device-clerks"),
-                *HallSimulation(service, speed=speed, pad_windows=pad_windows).start(),
-            ]
+            tasks = HallSimulation(service, speed=speed, pad_windows=pad_windows).start()
+            if devices is not None:
+                clerks = run_device_clerks(devices, settings)
+                tasks.append(asyncio.create_task(clerks, name="demo-device-clerks"))
+            return tasks
 
     data_dir = data_dir or default_data_dir(settings.hall.id)
     main = run_controller(settings, data_dir, host=args.host, port=args.port, background=background)
     try:
-        if demo_devices is not None:
+        if args.command == "demo":
             return run_event_loop(_with_demo_devices(settings, data_dir, demo_devices, main))
         return run_event_loop(main)
     except StartupError as exc:
@@ -159,7 +165,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _with_demo_devices(
-    settings: Settings, data_dir: Path, devices: SimulatedHall, main: Coroutine[Any, Any, int]
+    settings: Settings,
+    data_dir: Path,
+    devices: SimulatedHall | None,
+    main: Coroutine[Any, Any, int],
 ) -> int:
     """The broker and the simulated devices first, so the controller finds them at start."""
     import structlog
@@ -170,20 +179,22 @@ async def _with_demo_devices(
     log = structlog.get_logger("hall_controller.cli")
     broker = await ensure_broker(settings, data_dir)
     try:
-        try:
-            await devices.start()
-        except (SimulatorError, OSError) as exc:
-            main.close()
-            log.error("cannot_start", reason=f"simulated devices: {exc}")
-            return 1
-        log.info(
-            "demo_devices",
-            simulated=len(devices.serial) + len(devices.mqtt),
-            not_simulated=sorted(devices.not_simulated),
-        )
+        if devices is not None:
+            try:
+                await devices.start()
+            except (SimulatorError, OSError) as exc:
+                main.close()
+                log.error("cannot_start", reason=f"simulated devices: {exc}")
+                return 1
+            log.info(
+                "demo_devices",
+                simulated=len(devices.serial) + len(devices.mqtt),
+                not_simulated=sorted(devices.not_simulated),
+            )
         return await main
     finally:
-        await devices.stop()
+        if devices is not None:
+            await devices.stop()
         if broker is not None:
             await broker.stop()
 

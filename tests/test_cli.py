@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from mqtt_broker import Mosquitto
 
 from hall_controller.app import open_hall
 from hall_controller.logs import configure_logging, redact
@@ -126,3 +127,36 @@ def test_a_log_the_config_no_longer_fits_is_a_clear_start_up_error(tmp_path: Pat
     assert failure, result.stderr
     assert "WindowOpened" in failure[0]["reason"]
     assert "does not fit this hall's config" in failure[0]["reason"]
+
+
+def test_check_config_counts_the_demo_hall_s_devices() -> None:
+    result = hall_controller("check-config", str(DEMO_CONFIG))
+    assert result.returncode == 0, result.stderr
+    assert "18 devices" in result.stdout
+
+
+def test_simulate_plays_the_devices_from_a_console(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = tmp_path / "hall.toml"
+    text = demo_config_text(devices=True).replace("port = 1883", f"port = {mosquitto.port}")
+    config.write_text(text, encoding="utf-8")
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "hall_controller", "simulate"]
+    result = subprocess.run(
+        [*command, "--config", str(config), "--data-dir", str(data)],
+        input="devices\npress w1-pad cal\npress w1-pad call\nshow w6-display\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "w1-board" in result.stdout
+    assert "did you mean" in result.stdout  # "cal"
+    assert not (data / "sim-dev" / "rs485-row-a").is_symlink()  # removed on quit
+    assert "bye" in result.stdout
+
+
+def test_simulate_without_devices_in_the_config_says_so(demo_config_path: Path) -> None:
+    result = hall_controller("simulate", "--config", str(demo_config_path))
+    assert result.returncode == 1
+    assert "lists no [[devices]]" in result.stderr
