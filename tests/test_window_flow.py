@@ -185,3 +185,23 @@ async def test_an_unplugged_row_is_reported_the_others_keep_calling_and_it_resyn
         lambda: hall.shows("w1-board")["text"] == f"请{second['number']}号", within_s=1.0
     )
     assert hall.health("w1-board")["reconnects"] == 1
+
+
+async def test_after_a_broker_restart_mqtt_devices_come_back_and_keys_flow_again(
+    hall: Hall, mosquitto: Mosquitto
+) -> None:
+    first = await hall.api.issue("registration")
+    second = await hall.api.issue("registration")
+    await hall.devices.press("w6-pad", "call")
+    await hall.settle(lambda: hall.shows("w6-display")["ticket"] == first["number"])
+
+    await asyncio.to_thread(mosquitto.restart)  # nothing retained survives: persistence off
+    # Reported lost while the broker was away, then back.
+    await hall.settle(lambda: hall.health("w6-display")["reconnects"] >= 1, within_s=10.0)
+    assert hall.health("w6-display")["state"] == "ready"
+    assert hall.health("w6-display")["last_error"] is not None
+    # The display is sent its snapshot again (the broker forgot the retained one).
+    await hall.settle(lambda: hall.shows("w6-display")["ticket"] == first["number"])
+    await hall.devices.press("w6-pad", "start")
+    await hall.devices.press("w6-pad", "call")  # finishes the first, calls the second
+    await hall.settle(lambda: hall.shows("w6-display")["ticket"] == second["number"])
