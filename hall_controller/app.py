@@ -156,7 +156,7 @@ async def start_devices(
     )
     stack = DeviceStack(hub, mqtt)
     service.watchers.append(hub.hall_changed)
-    service.device_health = hub.health
+    service.devices = hub
     if mqtt is not None:
         service.watchers.append(_city_stream(mqtt, topics))
         stack.connecting = asyncio.create_task(_keep_connecting(mqtt), name="mqtt-connect")

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -58,6 +58,19 @@ class IdempotencyKeyReused(ServiceError):
     """An idempotency key came back with a different request."""
 
     code = "idempotency_key_reused"
+
+
+class DeviceControl(Protocol):
+    """What the services may ask of the hall's devices (the device hub implements it)."""
+
+    def health(self) -> list[dict[str, Any]]:
+        """Every device's health (state, last seen, counters), JSON-ready."""
+        ...
+
+    def learn_remote(self, device_id: str, window: str | None) -> None:
+        """Bind the next unknown wireless pad at a receiver to `window` (None: stop learning);
+        KeyError for an unknown device, ValueError for a device that cannot learn."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +183,8 @@ class HallService:
         self.on_failure: Callable[[str], None] | None = None
         # Called with the hall and each durable batch of events (devices render from them).
         self.watchers: list[Callable[[Hall, Sequence[Event]], None]] = []
-        # Every device's health (state, last seen, counters); set when the hall has devices.
-        self.device_health: Callable[[], list[dict[str, Any]]] = list
+        # The hall's devices, when it has any (set by the composition root).
+        self.devices: DeviceControl | None = None
         self.hall = Hall.new_day(config, business_day(clock(), tz, config.day_rollover), tz)
         self._day_span = (0.0, 0.0)
         self._set_hall(self.hall)
@@ -352,6 +365,25 @@ class HallService:
             "events": entries,
             "next_after": entries[-1]["seq"] if entries and more else None,
         }
+
+    def device_health(self) -> list[dict[str, Any]]:
+        """Every device's health as the hub keeps it (times as epoch seconds)."""
+        return self.devices.health() if self.devices is not None else []
+
+    def learn_remote(self, device_id: str, window: str | None, *, actor: str) -> dict[str, Any]:
+        """Put a 433 MHz receiver in learn mode for a window (or end it); its device view."""
+        if window is not None:
+            self.current().window(window)  # NotFound for a window the hall does not have
+        try:
+            if self.devices is None:
+                raise KeyError(device_id)
+            self.devices.learn_remote(device_id, window)
+        except KeyError:
+            raise NotFound(f'no device "{device_id}"', device=device_id) from None
+        except ValueError as exc:
+            raise InvalidCommand(str(exc), device=device_id) from None
+        log.info("remote_learning", device=device_id, window=window, actor=actor)
+        return next(view for view in self.devices_view() if view["id"] == device_id)
 
     def devices_view(self) -> list[dict[str, Any]]:
         """Every device's health with its times as ISO strings."""

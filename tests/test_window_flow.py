@@ -205,3 +205,32 @@ async def test_after_a_broker_restart_mqtt_devices_come_back_and_keys_flow_again
     await hall.devices.press("w6-pad", "start")
     await hall.devices.press("w6-pad", "call")  # finishes the first, calls the second
     await hall.settle(lambda: hall.shows("w6-display")["ticket"] == second["number"])
+
+
+async def test_learn_mode_binds_a_new_wireless_pad_and_the_binding_survives_a_restart(
+    hall: Hall,
+) -> None:
+    new_remote = 0x0ABCD
+    learning = await hall.api.post("/api/v1/devices/rf-receiver/learn", {"window": "5"})
+    assert learning["learning"] == "5"
+    ticket = await hall.api.issue("registration")
+    await hall.devices.press("rf-receiver", "call", remote=new_remote)  # teaches the binding
+    await hall.settle(lambda: hall.health("rf-receiver")["learning"] is None)
+    window_5 = await hall.api.get("/api/v1/windows/5")
+    assert window_5["ticket"] is None  # the teaching press is not a call
+
+    assert hall.api.controller is not None
+    await hall.api.restart()
+    await hall.settle(lambda: hall.health("rf-receiver")["state"] == "ready")
+    await hall.devices.press("rf-receiver", "call", remote=new_remote)
+    await hall.settle(lambda: hall.shows("w5-display")["number"] == int(ticket["number"][1:]))
+
+
+async def test_learn_mode_is_refused_for_devices_that_have_none(hall: Hall) -> None:
+    path = "/api/v1/devices/{}/learn"
+    refused = await hall.api.request("POST", path.format("w1-pad"), json={"window": "1"})
+    assert refused.status == 422
+    unknown = await hall.api.request("POST", path.format("nobody"), json={"window": "1"})
+    assert unknown.status == 404
+    no_window = await hall.api.request("POST", path.format("rf-receiver"), json={"window": "99"})
+    assert no_window.status == 404

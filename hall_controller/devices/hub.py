@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,11 +39,15 @@ from hall_controller.devices.showing import ShowingTracker
 from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import DeviceConfig, resolve_port
 from hall_controller.protocols.mqtt_tree import Topics, encode_state
+from hall_controller.protocols.rf433 import RemoteBindings
 from hall_controller.transports.base import ByteLink, LinkState
 from hall_controller.transports.mqtt import MqttLink
 from hall_controller.transports.serial import SerialLink, SerialParams, port_present
 
 log = structlog.get_logger("hall_controller.devices")
+
+# In the data directory: wireless pads bound to windows by learn mode.
+REMOTE_BINDINGS_FILE = "remote-bindings.json"
 
 
 class HallPort(Protocol):
@@ -103,6 +108,7 @@ class DeviceHub:
         backoff: Callable[[], Backoff] = Backoff,
     ) -> None:
         self.port = port
+        self._bindings_file = data_dir / REMOTE_BINDINGS_FILE
         self._open_link = open_link
         self._backoff = backoff
         self.mqtt = mqtt
@@ -140,6 +146,10 @@ class DeviceHub:
             if device.config.window is not None:
                 self.by_window[device.config.window].append(device)
         self.tracker = ShowingTracker(windows)
+        self._windows = {w.id for w in port.hall().config.windows}
+        for device in self.devices.values():
+            if isinstance(device, Rf433Receiver):
+                device.on_bound = self._bound
 
     def _bus(self, config: DeviceConfig, data_dir: Path) -> SerialBus:
         assert config.port is not None
@@ -179,6 +189,7 @@ class DeviceHub:
 
     async def start(self) -> None:
         """Render the hall's current state everywhere, then start every link."""
+        await asyncio.to_thread(self._load_bindings)
         for showing in self.tracker.reset(self.port.hall()):
             for device in self.by_window.get(showing.window, []):
                 device.showing = showing
@@ -237,18 +248,73 @@ class DeviceHub:
             return True
         return False
 
-    def learn_remote(self, device_id: str, window: str) -> None:
-        """Bind the next unknown 433 MHz remote pressed at `device_id` to `window`."""
-        device = self.devices.get(device_id)
+    def learn_remote(self, device_id: str, window: str | None) -> None:
+        """Bind the next unknown 433 MHz remote pressed at `device_id` to `window` (None: stop);
+        KeyError for an unknown device, ValueError for one that is not a receiver."""
+        device = self.devices[device_id]
         if not isinstance(device, Rf433Receiver):
-            raise KeyError(device_id)
-        device.bindings.learn(window)
+            raise ValueError(
+                f"{device_id} is a {device.config.profile.driver}: it has no learn mode"
+            )
+        if window is None:
+            device.bindings.cancel_learning()
+        else:
+            device.bindings.learn(window)
+
+    def learning(self, device_id: str) -> str | None:
+        """The window a receiver is learning a remote for, if it is."""
+        device = self.devices.get(device_id)
+        return device.bindings.learning if isinstance(device, Rf433Receiver) else None
+
+    def _load_bindings(self) -> None:
+        """Remotes bound by learn mode in earlier runs, over those of the config."""
+        try:
+            stored = json.loads(self._bindings_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning(
+                "remote_bindings_unreadable", file=str(self._bindings_file), reason=str(exc)
+            )
+            return
+        for device_id, remotes in stored.items() if isinstance(stored, dict) else ():
+            device = self.devices.get(device_id)
+            if not isinstance(device, Rf433Receiver) or not isinstance(remotes, dict):
+                continue
+            bindings = device.bindings.as_dict()
+            for remote, window in remotes.items():
+                if isinstance(window, str) and window in self._windows:
+                    with contextlib.suppress(ValueError):
+                        bindings[int(remote, 0)] = window
+            device.bindings = RemoteBindings(bindings)
+
+    def _bound(self, receiver: Rf433Receiver) -> None:
+        """Learn mode bound a remote: write every receiver's bindings (off the loop)."""
+        data = {
+            device.id: {
+                f"0x{remote:X}": window for remote, window in device.bindings.as_dict().items()
+            }
+            for device in self.devices.values()
+            if isinstance(device, Rf433Receiver)
+        }
+        task = asyncio.create_task(
+            asyncio.to_thread(_write_json, self._bindings_file, data), name="save-remote-bindings"
+        )
+        self._inputs.add(task)
+        task.add_done_callback(self._inputs.discard)
 
     # --- health ----------------------------------------------------------------------------
 
     def health(self) -> list[dict[str, Any]]:
         """Every device's health, for the API and /metrics."""
-        return [device.health.view() for device in self.devices.values()]
+        views = []
+        for device in self.devices.values():
+            view = device.health.view()
+            view["learning"] = self.learning(
+                device.id
+            )  # a receiver in learn mode: for which window
+            views.append(view)
+        return views
 
     def _state_changed(self, device: Device) -> None:
         if self.mqtt is None or device.config.profile.transport == "mqtt":
@@ -296,6 +362,13 @@ class DeviceHub:
         for device in self.by_window.get(window, ()):
             device.render(showing)
         return InputResult(True, "请评价", serving=showing.ticket is not None)
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Replace `path` atomically with `data` as JSON."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
 
 
 def _with_port(config: DeviceConfig, port: str) -> DeviceConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 from pymodbus.exceptions import ModbusException
@@ -316,6 +317,8 @@ class Rf433Receiver(SerialDevice):
         self._held = HeldKeyFilter(self.settings.release_after_s)
         self.bindings = RemoteBindings(dict(config.remotes))
         self.unbound = 0
+        # Told about every remote learn mode binds, so the binding outlives a restart.
+        self.on_bound: Callable[[Rf433Receiver], None] | None = None
 
     def feed(self, data: bytes) -> None:
         """Codes from remotes: a new press of a bound remote's key is that window's action."""
@@ -328,8 +331,10 @@ class Rf433Receiver(SerialDevice):
             remote, action = self.settings.layout.split(code.code)
             learning = self.bindings.learning
             window = self.bindings.window_for(remote)
-            if learning is not None and window == learning:
+            if learning is not None and window == learning and self.bindings.learning is None:
                 log.info("remote_bound", device=self.id, remote=f"0x{remote:X}", window=window)
+                if self.on_bound is not None:
+                    self.on_bound(self)
                 continue  # the press that taught the binding is not an action
             if window is None or action is None:
                 self.unbound += 1

@@ -142,6 +142,15 @@ async def list_devices(request: web.Request) -> web.Response:
     return json_response(_service(request).devices_view())
 
 
+async def learn_remote(request: web.Request) -> web.Response:
+    """A 433 MHz receiver binds the next unknown wireless pad to {"window"}; null stops it."""
+    actor = actor_of(request)
+    body = await json_object(request, ("window",))
+    window = optional_str(body, "window", max_len=32)
+    device = request.match_info["device"]
+    return json_response(_service(request).learn_remote(device, window, actor=actor))
+
+
 async def get_metrics(request: web.Request) -> web.Response:
     """Prometheus text format: device health, waiting tickets, window states, the log."""
     return web.Response(
@@ -406,6 +415,7 @@ def build_app(service: HallService) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/devices", list_devices)
+    app.router.add_post("/api/v1/devices/{device}/learn", learn_remote)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
     app.router.add_get("/api/v1/hall", get_hall)
     app.router.add_get("/api/v1/themes", list_themes)

@@ -181,7 +181,12 @@ SCHEMAS: dict[str, Any] = {
             "last_error": _NSTR,
             "last_frame_in": _NSTR,
             "last_frame_out": _NSTR,
+            "learning": _NSTR,
         }
+    ),
+    "LearnRequest": _obj(
+        {"window": {"type": ["string", "null"], "description": "null ends learn mode"}},
+        required=[],
     ),
     "AuditEntry": _obj(
         {
@@ -348,6 +353,20 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "Every device with its health: state, last seen, frames, errors",
                 "responses": {"200": _json({"type": "array", "items": _ref("Device")}, "Devices")},
+            }
+        },
+        "/api/v1/devices/{device}/learn": {
+            "post": {
+                "summary": "Learn mode: a 433 MHz receiver binds the next unknown pad to a window",
+                "parameters": [_path_param("device", "A device id, e.g. rf-receiver"), _ACTOR],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("LearnRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("Device"), "The receiver, with the window it learns for"),
+                    **_errors(400, 404, 413, 422),
+                },
             }
         },
         "/metrics": {
