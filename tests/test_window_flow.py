@@ -17,8 +17,10 @@ from mqtt_broker import Mosquitto
 from test_api import T0, Api, Clock
 from test_sse import EventStream
 
+from hall_controller.protocols.mqtt_tree import decode_meta
 from hall_controller.settings import validate_settings_text
 from hall_controller.simulators.hall import SimulatedHall
+from hall_controller.transports.mqtt import MqttLink
 
 from conftest import demo_config_text
 
@@ -234,3 +236,27 @@ async def test_learn_mode_is_refused_for_devices_that_have_none(hall: Hall) -> N
     assert unknown.status == 404
     no_window = await hall.api.request("POST", path.format("rf-receiver"), json={"window": "99"})
     assert no_window.status == 404
+
+
+async def test_the_controller_speaks_for_its_serial_devices_on_the_broker(
+    hall: Hall, mosquitto: Mosquitto
+) -> None:
+    seen: dict[str, bytes] = {}
+    watcher = MqttLink(mosquitto.host, mosquitto.port, "watcher", persistent_session=False)
+    root = "hall/gz-tianhe-demo"
+    watcher.subscribe(f"{root}/device/w1-board/#", 1, lambda m: seen.update({m.topic: m.payload}))
+    watcher.subscribe(f"{root}/controller/$state", 1, lambda m: seen.update({m.topic: m.payload}))
+    await watcher.start(5.0)
+    try:
+        await hall.settle(lambda: len(seen) >= 3)
+        assert seen[f"{root}/controller/$state"] == b"ready"
+        assert seen[f"{root}/device/w1-board/$state"] == b"ready"
+        meta = decode_meta(seen[f"{root}/device/w1-board/$meta"])
+        assert meta is not None
+        assert meta["kind"] == "window_display"
+        assert meta["profile"] == "led-aa55-sum8"
+
+        hall.devices.unplug("w1-board")
+        await hall.settle(lambda: seen[f"{root}/device/w1-board/$state"] == b"lost")
+    finally:
+        await watcher.stop(2.0)

@@ -38,7 +38,7 @@ from hall_controller.devices.serial_devices import (
 from hall_controller.devices.showing import ShowingTracker
 from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import DeviceConfig, resolve_port
-from hall_controller.protocols.mqtt_tree import Topics, encode_state
+from hall_controller.protocols.mqtt_tree import Topics, encode_meta, encode_state
 from hall_controller.protocols.rf433 import RemoteBindings
 from hall_controller.transports.base import ByteLink, LinkState
 from hall_controller.transports.mqtt import MqttLink
@@ -209,6 +209,7 @@ class DeviceHub:
         for supervisor in self.supervisors.values():
             supervisor.start()
         for device in self.devices.values():
+            self._publish_meta(device)
             await device.start()
             self._state_changed(device)
         log.info("devices_started", devices=len(self.devices), buses=len(self.buses))
@@ -315,6 +316,14 @@ class DeviceHub:
             )  # a receiver in learn mode: for which window
             views.append(view)
         return views
+
+    def _publish_meta(self, device: Device) -> None:
+        """Say, retained, what a serial, GPIO or USB device is (MQTT devices say it themselves)."""
+        profile = device.config.profile
+        if self.mqtt is None or profile.transport == "mqtt":
+            return
+        meta = {"kind": profile.kind, "model": profile.model[:64], "profile": profile.id[:64]}
+        self.mqtt.publish(self.topics.device_meta(device.id), encode_meta(meta), qos=1, retain=True)
 
     def _state_changed(self, device: Device) -> None:
         if self.mqtt is None or device.config.profile.transport == "mqtt":

@@ -25,7 +25,7 @@ from hall_controller.profiles import (
 )
 from hall_controller.protocols import callpad, led_board, numeric_display, rating_pad
 from hall_controller.protocols.callpad import CallPadCodec
-from hall_controller.protocols.framed import Frame, FrameDecoder
+from hall_controller.protocols.framed import Frame, FrameDecoder, Framing
 from hall_controller.protocols.led_board import LedBoardCodec
 from hall_controller.protocols.rating_pad import RatingPadCodec
 from hall_controller.protocols.rf433 import HeldKeyFilter, RemoteBindings, Rf433Decoder
@@ -44,7 +44,6 @@ class SerialDevice(Device):
         self._ping_every_s = timeouts.ping_every_s
         self._watchdog_s = timeouts.watchdog_s
         self._refresh_every_s = timeouts.refresh_every_s
-        self._bad_seen = 0
         self._last_answer = 0.0
         bus.attach(self)
 
@@ -75,24 +74,7 @@ class SerialDevice(Device):
         self.health.error(f"dropped {len(frame)}-byte frame: the bus was down or too slow")
 
     def idle(self) -> None:
-        """The line is quiet: a half-received frame will never complete."""
-        decoder = getattr(self, "_decoder", None)
-        if isinstance(decoder, FrameDecoder) and decoder.pending:
-            self.frames(decoder.flush())
-            self._count_bad_frames()
-
-    def frames(self, frames: list[Frame]) -> None:
-        """Handle decoded frames (those that feed() decodes, and any left at idle)."""
-
-    def _count_bad_frames(self) -> None:
-        """Count frames of our framing that were broken (not other devices' traffic)."""
-        decoder = getattr(self, "_decoder", None)
-        if not isinstance(decoder, FrameDecoder):
-            return
-        bad = decoder.errors - decoder.garbage_runs
-        if bad > self._bad_seen:
-            self.health.error(f"{bad - self._bad_seen} broken frame(s): {decoder.last_error}")
-            self._bad_seen = bad
+        """The line has been quiet for a while."""
 
     def failed(self, exc: Exception) -> None:
         """Handling bytes from the bus raised: counted and logged, the bus goes on."""
@@ -152,27 +134,56 @@ class SerialDevice(Device):
                 self.set_state(DeviceState.LOST, f"no answer for {silent:.1f} s")
 
 
+class FramedDevice(SerialDevice):
+    """A device speaking a data-described framing: decodes the bus's bytes into its frames."""
+
+    def __init__(
+        self, config: DeviceConfig, context: DeviceContext, bus: SerialBus, framing: Framing
+    ) -> None:
+        super().__init__(config, context, bus)
+        self._decoder = FrameDecoder(framing)
+        self._bad_seen = 0
+
+    def feed(self, data: bytes) -> None:
+        """Decode bus bytes into frames of this framing."""
+        self.frames(self._decoder.feed(data))
+        self._count_bad_frames()
+
+    def idle(self) -> None:
+        """The line is quiet: a half-received frame will never complete."""
+        if self._decoder.pending:
+            self.frames(self._decoder.flush())
+            self._count_bad_frames()
+
+    def frames(self, frames: list[Frame]) -> None:
+        """Handle decoded frames (of every address: the subclass keeps its own)."""
+        raise NotImplementedError
+
+    def _count_bad_frames(self) -> None:
+        """Count frames of our framing that were broken (not other devices' traffic)."""
+        decoder = self._decoder
+        bad = decoder.errors - decoder.garbage_runs
+        if bad > self._bad_seen:
+            self.health.error(f"{bad - self._bad_seen} broken frame(s): {decoder.last_error}")
+            self._bad_seen = bad
+
+
 def _frame_bytes(frame: Frame) -> bytes:
     return bytes([frame.address & 0xFF, frame.command & 0xFF]) + frame.payload
 
 
-class FramedLedDisplay(SerialDevice):
+class FramedLedDisplay(FramedDevice):
     """An LED window board speaking a data-described framing (GB2312/GBK text, blink, clear)."""
 
     def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
-        super().__init__(config, context, bus)
-        assert isinstance(config.profile.codec, LedBoardCodec)
-        self.codec = config.profile.codec
-        self._decoder = FrameDecoder(self.codec.framing)
+        codec = config.profile.codec
+        assert isinstance(codec, LedBoardCodec)
+        super().__init__(config, context, bus, codec.framing)
+        self.codec = codec
         self._last: bytes | None = None
 
-    def feed(self, data: bytes) -> None:
-        """LED boards answer nothing we need; frames from the board count as signs of life."""
-        self.frames(self._decoder.feed(data))
-        self._count_bad_frames()
-
     def frames(self, frames: list[Frame]) -> None:
-        """Any frame from this board's address."""
+        """LED boards answer nothing we need: a frame from this address is a sign of life."""
         for frame in frames:
             if frame.address == self.address:
                 self.answered(_frame_bytes(frame))
@@ -257,20 +268,15 @@ def _runs(values: dict[int, int]) -> list[tuple[int, list[int]]]:
     return runs
 
 
-class FramedCallPad(SerialDevice):
+class FramedCallPad(FramedDevice):
     """A clerk's keypad (e.g. FF 68 ... 16 frames): keys in, text/lamp/beep feedback out."""
 
     def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
-        super().__init__(config, context, bus)
-        assert isinstance(config.profile.codec, CallPadCodec)
-        self.codec = config.profile.codec
-        self._decoder = FrameDecoder(self.codec.framing)
+        codec = config.profile.codec
+        assert isinstance(codec, CallPadCodec)
+        super().__init__(config, context, bus, codec.framing)
+        self.codec = codec
         self._shown: tuple[str | None, str] | None = None
-
-    def feed(self, data: bytes) -> None:
-        """Keys and pongs addressed to this pad."""
-        self.frames(self._decoder.feed(data))
-        self._count_bad_frames()
 
     def frames(self, frames: list[Frame]) -> None:
         """A key becomes an action at the pad's window; a pong only says the pad is there."""
@@ -345,21 +351,16 @@ class Rf433Receiver(SerialDevice):
             self.health.error(f"{self._decoder.errors - before} bad frame(s) from the receiver")
 
 
-class FramedRatingPad(SerialDevice):
+class FramedRatingPad(FramedDevice):
     """A 4- or 5-key rating pad: asks after service, takes one key, thanks the applicant."""
 
     def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
-        super().__init__(config, context, bus)
-        assert isinstance(config.profile.codec, RatingPadCodec)
-        self.codec = config.profile.codec
-        self._decoder = FrameDecoder(self.codec.framing)
+        codec = config.profile.codec
+        assert isinstance(codec, RatingPadCodec)
+        super().__init__(config, context, bus, codec.framing)
+        self.codec = codec
         self._asked: str | None = None  # the ticket the pad is asking about
         self._taken: str | None = None  # the ticket whose key was already taken
-
-    def feed(self, data: bytes) -> None:
-        """Keys and pongs addressed to this pad."""
-        self.frames(self._decoder.feed(data))
-        self._count_bad_frames()
 
     def frames(self, frames: list[Frame]) -> None:
         """A key while asking becomes the rating; keys at any other time are ignored."""

@@ -19,6 +19,7 @@ from .message_set import (
     DEVICE_STATES,
     EVENTS,
     MAX_PAYLOAD_BYTES,
+    META,
     SNAPSHOT,
     FieldRule,
     Fields,
@@ -289,6 +290,16 @@ def decode_cmd(name: str, payload: bytes) -> DeviceCommand | None:
     fields = COMMANDS.get(name)
     data = None if fields is None else _decode(fields, payload)
     return None if data is None else DeviceCommand(name, _scalars(data))
+
+
+def encode_meta(data: Mapping[str, object]) -> bytes:
+    """The compact UTF-8 JSON of a device's `$meta` (kind, model, profile, firmware)."""
+    return _encode("meta", META, "payload", data)
+
+
+def decode_meta(payload: bytes) -> dict[str, object] | None:
+    """A device's `$meta`, or None if invalid."""
+    return _decode(META, payload)
 
 
 def encode_snapshot(data: Mapping[str, object]) -> bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 from collections import deque
 from collections.abc import Mapping
@@ -162,9 +161,8 @@ class MqttPeer:
             "profile": self.model.profile,
             "firmware": f"hall-controller simulator {__version__}",
         }
-        payload = json.dumps(meta, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         self.link.publish(
-            self.topics.device_meta(self.device_id), payload.encode(), qos=1, retain=True
+            self.topics.device_meta(self.device_id), mqtt_tree.encode_meta(meta), qos=1, retain=True
         )
 
     def _on_own_meta(self, message: Message) -> None:
