@@ -23,11 +23,28 @@ class ShowingTracker:
         self.showing: dict[str, WindowShowing] = {
             w: WindowShowing(w, "closed", None, None, False, 0, "idle", None, None) for w in windows
         }
+        # Ticket id -> the windows showing it (called, served or being rated): an event about
+        # a ticket finds its boards without a scan of every window.
+        self._windows_of: dict[str, set[str]] = {}
+
+    def _set(self, showing: WindowShowing) -> None:
+        before = self.showing[showing.window]
+        for ticket_id in {before.ticket_id, before.rating_ticket} - {None}:
+            assert ticket_id is not None
+            windows = self._windows_of.get(ticket_id)
+            if windows is not None:
+                windows.discard(showing.window)
+                if not windows:
+                    del self._windows_of[ticket_id]
+        self.showing[showing.window] = showing
+        for ticket_id in {showing.ticket_id, showing.rating_ticket} - {None}:
+            assert ticket_id is not None
+            self._windows_of.setdefault(ticket_id, set()).add(showing.window)
 
     def reset(self, hall: Hall) -> list[WindowShowing]:
         """Recompute every window from the hall (start of day, restart); returns them all."""
-        for window in self.showing:
-            self.showing[window] = self._from_hall(hall, self.showing[window], blink=False)
+        for window in list(self.showing):
+            self._set(self._from_hall(hall, self.showing[window], blink=False))
         return list(self.showing.values())
 
     def apply(self, hall: Hall, events: Sequence[Event]) -> list[WindowShowing]:
@@ -48,9 +65,8 @@ class ShowingTracker:
             ticket_id = getattr(event, "ticket_id", None)
             if ticket_id is not None:
                 # Events without a window (no-show, transfer, cancel) still clear a board.
-                for w, shown in self.showing.items():
-                    if ticket_id in (shown.ticket_id, shown.rating_ticket):
-                        touched.setdefault(w, False)
+                for w in self._windows_of.get(ticket_id, ()):
+                    touched.setdefault(w, False)
         changed: list[WindowShowing] = []
         for window, blink in touched.items():
             before = self.showing.get(window)
@@ -70,7 +86,7 @@ class ShowingTracker:
             if after.rating_ticket is not None and after.rating_ticket in rated:
                 after = replace(after, rating="idle", rating_ticket=None, rating_number=None)
             if after != before:
-                self.showing[window] = after
+                self._set(after)
                 changed.append(after)
         return changed
 
@@ -89,7 +105,7 @@ class ShowingTracker:
         after = replace(
             before, rating="asking", rating_ticket=ticket_id, rating_number=rated.number
         )
-        self.showing[window] = after
+        self._set(after)
         return after if after != before else None
 
     def stop_asking(self, window: str) -> WindowShowing | None:
@@ -98,7 +114,7 @@ class ShowingTracker:
         if before is None or before.rating == "idle":
             return None
         after = replace(before, rating="idle", rating_ticket=None, rating_number=None)
-        self.showing[window] = after
+        self._set(after)
         return after
 
     @staticmethod
