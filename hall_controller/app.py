@@ -10,7 +10,7 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,33 +71,90 @@ def load_person_key(path: Path) -> bytes:
     return key
 
 
+class CityStream:
+    """The hall's durable events on `events` (QoS 1) for the city, a message per flush period."""
+
+    def __init__(self, link: MqttLink, topics: Topics, hall_id: str, every_s: float = 0.25):
+        self.link = link
+        self.topic = topics.events()
+        self.hall_id = hall_id
+        self.every_s = every_s
+        self._batch: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, hall: Hall, events: Sequence[Event]) -> None:
+        """A durable batch of events (a service watcher); published with the next flush."""
+        for event in events:
+            data = event_data(event)
+            # The city sees what happened, not who: no person hashes, no call candidates.
+            data.pop("person_hash", None)
+            data.pop("candidates", None)
+            self._batch.append(
+                {"type": event.type_name, "at": event.at, "actor": event.actor, "data": data}
+            )
+        if self._task is None:
+            self._task = asyncio.create_task(self._flush_later(), name="city-stream-flush")
+
+    async def _flush_later(self) -> None:
+        try:
+            await asyncio.sleep(self.every_s)
+        finally:
+            self._task = None
+            self.flush()
+
+    def flush(self) -> None:
+        """Publish what has gathered (at most 500 events a message)."""
+        batch, self._batch = self._batch, []
+        for start in range(0, len(batch), 500):
+            body = {"hall": self.hall_id, "events": batch[start : start + 500]}
+            self.link.publish(self.topic, orjson.dumps(body), qos=1)
+
+    async def close(self) -> None:
+        """Publish what is left."""
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.flush()
+
+
 @dataclass(slots=True)
 class DeviceStack:
-    """The hall's devices and, when configured, the controller's MQTT link."""
+    """The hall's devices and, when configured, the controller's MQTT links."""
 
     hub: DeviceHub
     mqtt: MqttLink | None
-    connecting: asyncio.Task[None] | None = None
+    # The city event stream has a connection of its own: a burst of hall events (a queue of
+    # tickets issued at opening) must not hold up the commands to the window displays.
+    city: MqttLink | None = None
+    city_stream: CityStream | None = None
+    connecting: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
         """Stop every device, then leave the broker (publishing controller/$state = lost)."""
-        if self.connecting is not None:
-            self.connecting.cancel()
+        for task in self.connecting:
+            task.cancel()
+        for task in self.connecting:
             with contextlib.suppress(asyncio.CancelledError):
-                await self.connecting
+                await task
         await self.hub.close()
-        if self.mqtt is not None:
-            await self.mqtt.stop(2.0)
+        if self.city_stream is not None:
+            await self.city_stream.close()
+        for link in (self.mqtt, self.city):
+            if link is not None:
+                await link.stop(2.0)
 
 
-def _mqtt_link(settings: MqttSettings, hall_id: str, topics: Topics) -> MqttLink:
+def _mqtt_links(settings: MqttSettings, hall_id: str, topics: Topics) -> tuple[MqttLink, MqttLink]:
+    """The devices' link (with the controller's presence) and the city event stream's link."""
     password = None
     if settings.password_file is not None:
         try:
             password = settings.password_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise StartupError(f"cannot read {settings.password_file}: {exc.strerror}") from exc
-    return MqttLink(
+    devices = MqttLink(
         settings.host,
         settings.port,
         f"hall-controller-{hall_id}",
@@ -106,7 +163,18 @@ def _mqtt_link(settings: MqttSettings, hall_id: str, topics: Topics) -> MqttLink
         keepalive=settings.keepalive_s,
         username=settings.username,
         password=password,
+        max_inflight=settings.max_inflight,
     )
+    city = MqttLink(
+        settings.host,
+        settings.port,
+        f"hall-controller-{hall_id}-events",
+        keepalive=settings.keepalive_s,
+        username=settings.username,
+        password=password,
+        max_inflight=settings.max_inflight,
+    )
+    return devices, city
 
 
 async def _keep_connecting(link: MqttLink) -> None:
@@ -124,24 +192,6 @@ async def _keep_connecting(link: MqttLink) -> None:
             return
 
 
-def _city_stream(link: MqttLink, topics: Topics) -> Callable[[Hall, Sequence[Event]], None]:
-    """Publishes every durable hall event on `events` (QoS 1) for city-wide collection."""
-    topic = topics.events()
-
-    def publish(hall: Hall, events: Sequence[Event]) -> None:
-        for event in events:
-            body = {"hall": hall.config.id, "type": event.type_name, "at": event.at}
-            body["actor"] = event.actor
-            data = event_data(event)
-            # The city sees what happened, not who: no person hashes, no call candidates.
-            data.pop("person_hash", None)
-            data.pop("candidates", None)
-            body["data"] = data
-            link.publish(topic, orjson.dumps(body), qos=1)
-
-    return publish
-
-
 async def start_devices(
     settings: Settings, service: HallService, data_dir: Path
 ) -> DeviceStack | None:
@@ -150,16 +200,22 @@ async def start_devices(
         return None
     hall_id = settings.hall.id
     topics = Topics(hall_id)
-    mqtt = _mqtt_link(settings.mqtt, hall_id, topics) if settings.mqtt is not None else None
+    mqtt = city = None
+    if settings.mqtt is not None:
+        mqtt, city = _mqtt_links(settings.mqtt, hall_id, topics)
     hub = DeviceHub(
         settings.devices, ServiceHallPort(service), data_dir=data_dir, hall_id=hall_id, mqtt=mqtt
     )
-    stack = DeviceStack(hub, mqtt)
+    stack = DeviceStack(hub, mqtt, city)
     service.watchers.append(hub.hall_changed)
     service.devices = hub
-    if mqtt is not None:
-        service.watchers.append(_city_stream(mqtt, topics))
-        stack.connecting = asyncio.create_task(_keep_connecting(mqtt), name="mqtt-connect")
+    if mqtt is not None and city is not None:
+        stack.city_stream = CityStream(city, topics, hall_id)
+        service.watchers.append(stack.city_stream.add)
+        stack.connecting = [
+            asyncio.create_task(_keep_connecting(mqtt), name="mqtt-connect"),
+            asyncio.create_task(_keep_connecting(city), name="mqtt-connect-city"),
+        ]
     await hub.start()
     return stack
 

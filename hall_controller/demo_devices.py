@@ -42,7 +42,9 @@ async def ensure_broker(settings: Settings, data_dir: Path) -> LocalBroker | Non
     mqtt = settings.mqtt
     if mqtt is None or await asyncio.to_thread(listening, mqtt.host, mqtt.port):
         return None
-    broker = LocalBroker(mqtt.host, mqtt.port, data_dir / "mosquitto")
+    broker = LocalBroker(
+        mqtt.host, mqtt.port, data_dir / "mosquitto", max_inflight=mqtt.max_inflight
+    )
     try:
         await broker.start()
     except BrokerError as exc:

@@ -64,18 +64,20 @@ class ServiceHallPort:
         if action == "call":
             if status is WindowStatus.CLOSED:
                 # A hardware pad has no login: its first call opens the window.
-                await service.window_action(window, "open", actor=actor)
+                await service.window_action(window, "open", actor=actor, view=False)
             elif status is WindowStatus.PAUSED:
-                await service.window_action(window, "resume", actor=actor)
-            reply = await service.call(window, ticket=None, actor=actor)
+                await service.window_action(window, "resume", actor=actor, view=False)
+            reply = await service.call(window, ticket=None, actor=actor, view=False)
             if reply.status == 204:
                 return InputResult(False, "无人等候", self._busy(window))
         elif action == "pause":
             # One key on most pads: pause when working, resume when paused.
             if status is WindowStatus.PAUSED:
-                await service.window_action(window, "resume", actor=actor)
+                await service.window_action(window, "resume", actor=actor, view=False)
                 return InputResult(True, "恢复服务", self._busy(window))
-            await service.window_action(window, "pause", actor=actor, reason=self.pause_reason)
+            await service.window_action(
+                window, "pause", actor=actor, reason=self.pause_reason, view=False
+            )
             return InputResult(True, "暂停服务")
         elif action == "transfer":
             ticket = self.hall().current_ticket(window)
@@ -86,7 +88,7 @@ class ServiceHallPort:
             )
             return InputResult(True, f"转{transfer_to}号窗", self._busy(window))
         elif action in _WINDOW_KEYS:
-            await service.window_action(window, _WINDOW_KEYS[action], actor=actor)
+            await service.window_action(window, _WINDOW_KEYS[action], actor=actor, view=False)
         else:
             return InputResult(False, "无此按键", self._busy(window))
         ticket = self.hall().current_ticket(window)

@@ -30,9 +30,10 @@ def listening(host: str, port: int, timeout_s: float = 0.3) -> bool:
 class LocalBroker:
     """A Mosquitto child process bound to one loopback port, logging into the data directory."""
 
-    def __init__(self, host: str, port: int, directory: Path) -> None:
+    def __init__(self, host: str, port: int, directory: Path, *, max_inflight: int = 20) -> None:
         self.host = host
         self.port = port
+        self.max_inflight = max_inflight
         self.directory = directory
         self.process: asyncio.subprocess.Process | None = None
 
@@ -53,6 +54,8 @@ class LocalBroker:
             "persistence false",
             # Each hop otherwise waits for a delayed ACK: about 40 ms per message.
             "set_tcp_nodelay true",
+            # As many unacknowledged QoS 1 messages per client as the controller sends.
+            f"max_inflight_messages {self.max_inflight}",
             f"log_dest file {self.directory / 'mosquitto.log'}",
         ]
         if _is_root():

@@ -462,9 +462,17 @@ class HallService:
         return await self._execute("issue", payload, key, run)
 
     async def call(
-        self, window_id: str, *, ticket: str | None, actor: str, key: str | None = None
+        self,
+        window_id: str,
+        *,
+        ticket: str | None,
+        actor: str,
+        key: str | None = None,
+        view: bool = True,
     ) -> Reply:
-        """The window calls its next ticket (or one named ticket); 204 when nobody waits."""
+        """The window calls its next ticket (or one named ticket); 204 when nobody waits.
+
+        Without `view` the reply has no body (a call pad only needs to know it worked)."""
 
         def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
             if ticket is None:
@@ -475,6 +483,8 @@ class HallService:
                 return [], lambda: Reply(204, None)
             called = events[-1]
             assert isinstance(called, TicketCalled)
+            if not view:
+                return events, lambda: Reply(200, None)
             return events, lambda: Reply(200, self._call_view(window_id, called.ticket_id))
 
         return await self._execute("call", {"window": window_id, "ticket": ticket}, key, run)
@@ -487,8 +497,10 @@ class HallService:
         actor: str,
         reason: str | None = None,
         key: str | None = None,
+        view: bool = True,
     ) -> Reply:
-        """recall / start / finish / no-show / hold / pause / resume / open / close a window."""
+        """recall / start / finish / no-show / hold / pause / resume / open / close a window;
+        without `view` the reply has no body."""
 
         def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
             command = _WINDOW_ACTIONS.get(action)
@@ -497,6 +509,8 @@ class HallService:
             ticket = hall.current_ticket(window_id)
             events = command(hall, window_id, reason or "", now, actor)
             ticket_id = ticket.id if ticket is not None else None
+            if not view:
+                return events, lambda: Reply(200, None)
 
             def reply() -> Reply:
                 body = {"window": self.window_view(window_id)}

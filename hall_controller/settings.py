@@ -98,6 +98,9 @@ class MqttSettings:
     username: str | None = None
     password_file: Path | None = None
     keepalive_s: int = 15
+    # QoS 1 messages in flight per connection; set max_inflight_messages in mosquitto.conf to
+    # the same (Mosquitto's default is 20).
+    max_inflight: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -642,7 +645,7 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
     )
 
 
-_MQTT_KEYS = ("host", "port", "username", "password_file", "keepalive")
+_MQTT_KEYS = ("host", "port", "username", "password_file", "keepalive", "max_inflight")
 _PROFILES_KEYS = ("dir",)
 _DEVICE_KEYS = ("id", "profile", "window", "port", "address", "pins", "remotes", "transfer_to")
 _DEVICE_ID = pattern(
@@ -651,6 +654,7 @@ _DEVICE_ID = pattern(
 _BUS_ADDRESS = integer(0, 0xFFFF, "a bus address from 0 to 65535")
 _PIN = integer(0, 63, "a GPIO pin number (BCM) from 0 to 63")
 _KEEPALIVE = integer(5, 600, "seconds from 5 to 600")
+_INFLIGHT = integer(1, 65535, "a number of messages from 1 to 65535")
 
 
 def _read_mqtt(r: Reader, data: Mapping[str, object], source: Path) -> MqttSettings | None:
@@ -667,6 +671,7 @@ def _read_mqtt(r: Reader, data: Mapping[str, object], source: Path) -> MqttSetti
         username=r.optional(table, "mqtt", "username", _TEXT, "") or None,
         password_file=(source.parent / password) if password else None,
         keepalive_s=r.optional(table, "mqtt", "keepalive", _KEEPALIVE, d.keepalive_s),
+        max_inflight=r.optional(table, "mqtt", "max_inflight", _INFLIGHT, d.max_inflight),
     )
 
 

@@ -59,6 +59,7 @@ class Mosquitto:
             "persistence false",
             # Nagle on the broker's sockets holds small packets for the peer's delayed ACK (~40 ms).
             "set_tcp_nodelay true",
+            "max_inflight_messages 100",  # as the demo hall's [mqtt] max_inflight
             f"log_dest file {self.log_path}",
             "log_type all",
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -34,6 +35,7 @@ class MqttDevice(Device):
         self.topics = topics
         # Until its retained $state arrives: connecting (it may simply not be powered yet).
         self.health.state = DeviceState.CONNECTING
+        self._snapshot: bytes | None = None
 
     def announced(self, payload: bytes) -> None:
         """The device's retained `$state` (ready / alert / lost, its last will)."""
@@ -50,7 +52,15 @@ class MqttDevice(Device):
             state, "its last will: connection lost" if state is DeviceState.LOST else None
         )
         if came_back:
+            # Everything it should show now: the retained snapshot and the commands that draw it
+            # (a fresh call is not repeated as a blink).
             self.send_snapshot()
+            self.forget()
+            if self.showing is not None:
+                self.draw(replace(self.showing, blink=False))
+
+    def forget(self) -> None:
+        """Drop what the device was last told: it has (re)started and must be told again."""
 
     def event(self, name: str, data: Mapping[str, Any]) -> None:
         """A validated `event/<name>` from the device."""
@@ -61,13 +71,17 @@ class MqttDevice(Device):
             self.set_state(DeviceState.LOST, "the controller lost the MQTT broker")
 
     def command(self, name: str, data: Mapping[str, object]) -> None:
-        """Publish `cmd/<name>` at QoS 1."""
+        """Publish `cmd/<name>` (QoS 0: the controller sends state, not a history)."""
         payload = mqtt_tree.encode_cmd(name, data)
-        self.link.publish(self.topics.device_cmd(self.id, name), payload, qos=1)
+        # A command lost with the connection is not replayed later (QoS 1 would replay a stale
+        # "show" after a reconnect); instead every return of the device or of our link brings
+        # the snapshot and the commands of now. Keys and ratings from devices stay QoS 1.
+        self.link.publish(self.topics.device_cmd(self.id, name), payload, qos=0)
         self.health.sent(f"cmd/{name} {payload.decode()}")
 
-    def send_snapshot(self) -> None:
-        """Publish the retained snapshot of everything the device should show."""
+    def send_snapshot(self, *, force: bool = True) -> None:
+        """Publish the retained snapshot of everything the device should show (if it changed,
+        unless `force`)."""
         showing = self.showing
         body = {
             "window": self.config.window or "",
@@ -76,13 +90,17 @@ class MqttDevice(Device):
             "rating": showing.rating if showing else "idle",
         }
         payload = mqtt_tree.encode_snapshot(body)
-        self.link.publish(self.topics.device_snapshot(self.id), payload, qos=1, retain=True)
+        if payload == self._snapshot and not force:
+            return
+        self._snapshot = payload
+        # QoS 0, as commands: sent again when the device (or the controller's link) comes back.
+        self.link.publish(self.topics.device_snapshot(self.id), payload, qos=0, retain=True)
         self.health.sent(f"snapshot {payload.decode()}")
 
     def render(self, showing: WindowShowing) -> None:
         """Keep the retained snapshot current, then send the kind's own commands."""
         super().render(showing)
-        self.send_snapshot()
+        self.send_snapshot(force=False)
         if self.ready:
             self.draw(showing)
 
@@ -157,6 +175,10 @@ class MqttRatingPad(MqttDevice):
             return
         self._taken = self._asked
         self.submit(RatingGiven(self.id, self.config.window, int(data["score"])))
+
+    def forget(self) -> None:
+        """Ask again after a restart of the pad."""
+        self._asked = None
 
     def draw(self, showing: WindowShowing) -> None:
         """Ask for a rating after service; say thanks (or go idle) after."""

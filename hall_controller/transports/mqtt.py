@@ -82,6 +82,7 @@ class MqttLink:
         persistent_session: bool = True,
         username: str | None = None,
         password: str | None = None,
+        max_inflight: int = 20,
     ) -> None:
         self.host = host
         self.port = port
@@ -93,6 +94,11 @@ class MqttLink:
         self.persistent_session = persistent_session
         self._username = username
         self._password = password
+        # QoS 1 messages on their way before paho waits for PUBACKs; the broker must accept as
+        # many (Mosquitto: max_inflight_messages, 20 by default), or an MQTT 5 broker may drop us.
+        self._max_inflight = max_inflight
+        # publish_wait() calls waiting now: PUBACKs are posted to the loop only while one waits.
+        self._ack_waiters = 0
         self.on_state: Callable[[LinkState], None] | None = None
         self.dropped = 0  # publishes lost: QoS 0 while down, queue full, or after stop()
         self.handler_errors = 0  # subscription handlers that raised
@@ -266,23 +272,30 @@ class MqttLink:
         retain: bool,
         timeout: float,
     ) -> None:
-        info = client.publish(topic, payload, qos, retain)
-        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
-            self.dropped += 1
-            raise TransportError(f"{self.name}: {MAX_QUEUED} messages queued already, dropped")
-        if qos == 0 and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self.dropped += 1
-            raise LinkDown(f"{self.name}: not connected, QoS 0 publish to {topic} dropped")
-        # on_publish is posted to this loop, so it cannot resolve the mid before it is registered.
-        ack: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
-        self._acks[info.mid] = ack
+        # Counted before publishing, so paho's thread posts this message's PUBACK to the loop.
+        self._ack_waiters += 1
         try:
-            async with asyncio.timeout(timeout):
-                reason = await ack
-        except TimeoutError:
-            raise LinkTimeout(f"{self.name}: no PUBACK for {topic} within {timeout:g} s") from None
+            info = client.publish(topic, payload, qos, retain)
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                self.dropped += 1
+                raise TransportError(f"{self.name}: {MAX_QUEUED} messages queued already, dropped")
+            if qos == 0 and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self.dropped += 1
+                raise LinkDown(f"{self.name}: not connected, QoS 0 publish to {topic} dropped")
+            # on_publish is posted to this loop: it cannot resolve the mid before it is registered.
+            ack: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
+            self._acks[info.mid] = ack
+            try:
+                async with asyncio.timeout(timeout):
+                    reason = await ack
+            except TimeoutError:
+                raise LinkTimeout(
+                    f"{self.name}: no PUBACK for {topic} within {timeout:g} s"
+                ) from None
+            finally:
+                self._acks.pop(info.mid, None)
         finally:
-            self._acks.pop(info.mid, None)
+            self._ack_waiters -= 1
         if reason.is_failure:
             raise TransportError(
                 f"{self.name}: the broker refused the publish to {topic} ({reason})"
@@ -303,6 +316,7 @@ class MqttLink:
         # paho's logger stays off (no enable_logger): link state and counters say what matters.
         client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
         client.max_queued_messages_set(MAX_QUEUED)
+        client.max_inflight_messages_set(self._max_inflight)
         if self._username is not None:
             client.username_pw_set(self._username, self._password)
         if self.will is not None:
@@ -376,7 +390,10 @@ class MqttLink:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._post(self._on_ack, mid, reason)
+        # Most publishes are fire-and-forget: waking the loop for each of their PUBACKs would
+        # cost a thread hop per message for nothing.
+        if self._ack_waiters:
+            self._post(self._on_ack, mid, reason)
 
     def _paho_subscribe(
         self,
