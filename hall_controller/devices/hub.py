@@ -119,6 +119,7 @@ class DeviceHub:
         self.buses: dict[str, SerialBus] = {}
         self.supervisors: dict[str, Supervisor] = {}
         self._inputs: set[asyncio.Task[None]] = set()
+        self._saves: set[asyncio.Task[None]] = set()
         # One window's keys are carried out one after the other, in the order pressed: a
         # "call" that first opens the window must be done before the "start" after it.
         self._window_locks: dict[str, asyncio.Lock] = {}
@@ -226,6 +227,10 @@ class DeviceHub:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        saves, self._saves = self._saves, set()
+        if saves:
+            # A binding just learned is written, not cancelled (the write is atomic and short).
+            await asyncio.wait(saves, timeout=5.0)
 
     # --- the hall's state out --------------------------------------------------------------
 
@@ -233,7 +238,12 @@ class DeviceHub:
         """New committed events: render the windows whose showing changed."""
         for showing in self.tracker.apply(hall, events):
             for device in self.by_window.get(showing.window, ()):
-                device.render(showing)
+                try:
+                    device.render(showing)
+                except Exception as exc:
+                    # One adapter's bug must not keep the window's other devices stale.
+                    device.health.error(f"render failed: {type(exc).__name__}: {exc}")
+                    log.exception("device_render_failed", device=device.id)
 
     def wake(self, device_id: str) -> bool:
         """A device announced its return (hot-plug): reconnect its link now."""
@@ -301,8 +311,14 @@ class DeviceHub:
         task = asyncio.create_task(
             asyncio.to_thread(_write_json, self._bindings_file, data), name="save-remote-bindings"
         )
-        self._inputs.add(task)
-        task.add_done_callback(self._inputs.discard)
+        self._saves.add(task)
+        task.add_done_callback(self._saved)
+
+    def _saved(self, task: asyncio.Task[None]) -> None:
+        self._saves.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # The binding holds until a restart; the technician can teach it again then.
+            log.error("remote_bindings_not_saved", file=str(self._bindings_file), reason=str(error))
 
     # --- health ----------------------------------------------------------------------------
 
