@@ -35,7 +35,6 @@ import itertools
 import json
 import math
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -49,9 +48,8 @@ from pathlib import Path
 from typing import Protocol
 
 import aiohttp
+from bench_config import ROOT, bench_config_text
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = ROOT / "config" / "demo-hall.toml"
 MINIMUM_SERVER = Path(__file__).resolve().parent / "minimum_server.py"
 PATH = "/api/v1/tickets"
 
@@ -65,18 +63,6 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 # ----------------------------------------------------------------- configuration
-
-
-def bench_config_text(source: Path = DEMO_CONFIG) -> str:
-    """The demo hall with opening hours off and every daily cap removed."""
-    # The hall's devices are not part of this measure: only the queue, the log and HTTP.
-    text = source.read_text(encoding="utf-8").partition("\n# === devices")[0] + "\n"
-    text, count = re.subn(
-        r"(?m)^enforce_opening_hours = \w+", "enforce_opening_hours = false", text
-    )
-    if count != 1:
-        raise SystemExit(f"{source}: cannot find enforce_opening_hours to turn it off")
-    return re.sub(r"(?m)^daily_cap = .*\n", "", text)
 
 
 def theme_ids(config_text: str) -> list[str]:

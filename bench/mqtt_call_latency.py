@@ -66,6 +66,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hall_controller.app import run_event_loop, start_controller
 from hall_controller.core.model import TicketStatus
+from hall_controller.local_broker import mosquitto_config
 from hall_controller.logs import configure_logging
 from hall_controller.protocols.mqtt_tree import Topics, decode_cmd, encode_event, encode_state
 from hall_controller.services import HallService
@@ -107,19 +108,9 @@ class Broker:
             self.port: int = probe.getsockname()[1]
         self.log_path = workdir / "mosquitto.log"
         conf = workdir / "mosquitto.conf"
-        lines = [
-            f"listener {self.port} {HOST}",
-            "allow_anonymous true",
-            "persistence false",
-            # Nagle on the broker's sockets holds small packets for the peer's delayed ACK.
-            "set_tcp_nodelay true",
-            # As the controller's [mqtt] max_inflight below: QoS 1 messages on their way.
-            f"max_inflight_messages {MAX_INFLIGHT}",
-            f"log_dest file {self.log_path}",
-        ]
-        if os.geteuid() == 0:
-            lines.insert(0, "user root")  # as "mosquitto" it could not write its log here
-        conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # max_inflight as the controller's [mqtt] max_inflight below.
+        text = mosquitto_config(HOST, self.port, self.log_path, max_inflight=MAX_INFLIGHT)
+        conf.write_text(text, encoding="utf-8")
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(conf)],
             stdin=subprocess.DEVNULL,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import os
 import shutil
 import socket
 import statistics
@@ -38,6 +37,7 @@ import paho.mqtt.client as paho
 from paho.mqtt import __version__ as paho_version
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hall_controller.local_broker import mosquitto_config
 from hall_controller.transports.mqtt import Message, MqttLink
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -56,17 +56,8 @@ class Broker:
             self.port: int = probe.getsockname()[1]
         self.log = workdir / "mosquitto.log"
         conf = workdir / "mosquitto.conf"
-        lines = [
-            f"listener {self.port} {HOST}",
-            "allow_anonymous true",
-            "persistence false",
-            f"log_dest file {self.log}",
-        ]
-        if not nagle:
-            lines.append("set_tcp_nodelay true")
-        if os.geteuid() == 0:
-            lines.insert(0, "user root")  # as "mosquitto" it could not write the log here
-        conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        text = mosquitto_config(HOST, self.port, self.log, tcp_nodelay=not nagle)
+        conf.write_text(text, encoding="utf-8")
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )

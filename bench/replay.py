@@ -36,7 +36,6 @@ import io
 import json
 import pstats
 import random
-import re
 import shutil
 import sqlite3
 import statistics
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench_config import ROOT, bench_config_text
+
 from hall_controller.app import EVENT_LOG_FILE, open_hall
 from hall_controller.core.calendar import business_day
 from hall_controller.core.snapshot import to_snapshot
@@ -59,8 +60,6 @@ from hall_controller.services import HallService, Reply
 from hall_controller.settings import Settings, validate_settings_text
 from hall_controller.store import EventLog
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = ROOT / "config" / "demo-hall.toml"
 TARGET_S = 0.5
 ACTOR = "bench:replay"
 
@@ -68,18 +67,6 @@ CLEAN = "clean close"
 CRASH = "crash"
 NO_SNAPSHOT = "no snapshot"
 VARIANTS = (CLEAN, CRASH, NO_SNAPSHOT)
-
-
-def bench_config_text(source: Path = DEMO_CONFIG) -> str:
-    """The demo hall with opening hours off and every daily cap removed (10,000 tickets fit)."""
-    # The hall's devices are not part of this measure: only the queue, the log and HTTP.
-    text = source.read_text(encoding="utf-8").partition("\n# === devices")[0] + "\n"
-    text, count = re.subn(
-        r"(?m)^enforce_opening_hours = \w+", "enforce_opening_hours = false", text
-    )
-    if count != 1:
-        raise SystemExit(f"{source}: cannot find enforce_opening_hours to turn it off")
-    return re.sub(r"(?m)^daily_cap = .*\n", "", text)
 
 
 class FakeClock:

@@ -68,8 +68,8 @@ async def run_device_clerks(hall: SimulatedHall, settings: Settings) -> None:
 
 async def _gpio_clerks(settings: Settings, speed: float) -> None:
     """Press the demo's mock GPIO buttons: call, then start, at a clerk's pace."""
-    from gpiozero import Device  # type: ignore[import-untyped]
-    from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
 
     factory = Device.pin_factory
     if not isinstance(factory, MockFactory):

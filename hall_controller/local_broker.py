@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import time
@@ -16,6 +17,41 @@ log = structlog.get_logger(__name__)
 
 class BrokerError(Exception):
     """No broker is listening and none could be started."""
+
+
+def mosquitto_binary() -> str | None:
+    """Mosquitto's executable (Debian installs it in /usr/sbin, not on every user's PATH)."""
+    return shutil.which("mosquitto", path="/usr/local/sbin:/usr/sbin:/usr/bin:/bin")
+
+
+def mosquitto_config(
+    host: str,
+    port: int,
+    log_file: Path,
+    *,
+    max_inflight: int = 20,
+    tcp_nodelay: bool = True,
+    log_all: bool = False,
+) -> str:
+    """A mosquitto.conf for a private broker on one port: anonymous, nothing kept on disk."""
+    lines = [
+        f"listener {port} {host}",
+        "allow_anonymous true",
+        "persistence false",
+        # As many unacknowledged QoS 1 messages per client as the controller sends.
+        f"max_inflight_messages {max_inflight}",
+        f"log_dest file {log_file}",
+    ]
+    if tcp_nodelay:
+        # Nagle holds each small packet for the peer's delayed ACK: about 40 ms per hop.
+        lines.append("set_tcp_nodelay true")
+    if log_all:
+        lines.append("log_type all")
+    if os.geteuid() == 0:
+        # As root, Mosquitto becomes the user "mosquitto" before opening its log, which then
+        # cannot write into our (private) directory: stay root.
+        lines.insert(0, "user root")
+    return "\n".join(lines) + "\n"
 
 
 def listening(host: str, port: int, timeout_s: float = 0.3) -> bool:
@@ -39,8 +75,7 @@ class LocalBroker:
 
     async def start(self, timeout_s: float = 5.0) -> None:
         """Start Mosquitto and wait until it accepts connections."""
-        # Debian installs it in /usr/sbin, which is not on every user's PATH.
-        binary = shutil.which("mosquitto", path="/usr/local/sbin:/usr/sbin:/usr/bin:/bin")
+        binary = mosquitto_binary()
         if binary is None:
             raise BrokerError(
                 "no MQTT broker at "
@@ -48,19 +83,10 @@ class LocalBroker:
             )
         await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
         conf = self.directory / "mosquitto.conf"
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            "persistence false",
-            # Each hop otherwise waits for a delayed ACK: about 40 ms per message.
-            "set_tcp_nodelay true",
-            # As many unacknowledged QoS 1 messages per client as the controller sends.
-            f"max_inflight_messages {self.max_inflight}",
-            f"log_dest file {self.directory / 'mosquitto.log'}",
-        ]
-        if _is_root():
-            lines.append("user root")  # the log file is ours, not the mosquitto user's
-        await asyncio.to_thread(conf.write_text, "\n".join(lines) + "\n", encoding="utf-8")
+        text = mosquitto_config(
+            self.host, self.port, self.directory / "mosquitto.log", max_inflight=self.max_inflight
+        )
+        await asyncio.to_thread(conf.write_text, text, encoding="utf-8")
         self.process = await asyncio.create_subprocess_exec(
             binary,
             "-c",
@@ -98,9 +124,3 @@ def _tail(path: Path) -> str:
         return path.read_text(errors="replace")[-400:]
     except OSError:
         return ""
-
-
-def _is_root() -> bool:
-    import os
-
-    return os.geteuid() == 0

@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from gpiozero import Device  # type: ignore[import-untyped]
-from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
 
 from hall_controller.transports.errors import LinkDown
 from hall_controller.transports.gpio import GpioButton, GpioLamp

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-import usb.backend  # type: ignore[import-untyped]
-import usb.core  # type: ignore[import-untyped]
+import usb.backend
+import usb.core
 from evdev import InputEvent, ecodes
 
 from hall_controller.transports.base import LinkState

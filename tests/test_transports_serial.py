@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import serial  # type: ignore[import-untyped]
-import serial.rfc2217  # type: ignore[import-untyped]
+import serial
+import serial.rfc2217
 
 from hall_controller.transports.base import ByteLink, LinkState
 from hall_controller.transports.errors import LinkDown, LinkTimeout

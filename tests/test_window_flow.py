@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gpiozero import Device  # type: ignore[import-untyped]
-from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
 from mqtt_broker import Mosquitto
 from test_api import T0, Api, Clock
 from test_sse import EventStream

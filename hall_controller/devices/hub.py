@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -136,8 +137,8 @@ class DeviceHub:
                 mqtt_devices[config.id] = mqtt_device
                 device = mqtt_device
             else:
-                if driver in ("keyboard_keys",) and config.port is not None:
-                    config = _with_port(config, resolve_port(config.port, data_dir))
+                if config.port is not None:  # a keyboard-like pad's input device
+                    config = replace(config, port=resolve_port(config.port, data_dir))
                 device = LOCAL_DRIVERS[driver](config, self._context)
             self.devices[config.id] = device
         self.gateway = MqttGateway(mqtt, self.topics, mqtt_devices) if mqtt is not None else None
@@ -396,9 +397,3 @@ def _write_json(path: Path, data: object) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     temporary.replace(path)
-
-
-def _with_port(config: DeviceConfig, port: str) -> DeviceConfig:
-    from dataclasses import replace
-
-    return replace(config, port=port)

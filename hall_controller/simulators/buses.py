@@ -1,8 +1,5 @@
 """The device side of one simulated port: peers hear the controller's bytes and answer over it."""
 
-# Waits take an explicit timeout per call: the callers own their deadlines.
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import asyncio

@@ -5,9 +5,6 @@ Each has its own broker connection with its own last will, as a real device has:
 retained `snapshot` subscribed, and its keys and ratings published at QoS 1.
 """
 
-# Calls take an explicit timeout: the callers own their deadlines.
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import asyncio

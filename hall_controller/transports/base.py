@@ -1,8 +1,5 @@
 """Link state and the byte-link contract shared by serial, PTY and in-memory transports."""
 
-# Links take an explicit timeout per call: the callers own their deadlines.
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import enum

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-import gpiozero  # type: ignore[import-untyped]
+import gpiozero
 
 from .errors import LinkDown
 

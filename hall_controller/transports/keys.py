@@ -1,8 +1,5 @@
 """Key input devices: keyboards read with evdev under an exclusive grab, and HID pads via pyusb."""
 
-# Links take an explicit timeout per call: the callers own their deadlines.
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import evdev
-import usb.core  # type: ignore[import-untyped]
-import usb.util  # type: ignore[import-untyped]
+import usb.core
+import usb.util
 from evdev import ecodes
 
 from .base import LinkState

@@ -1,8 +1,5 @@
 """In-process byte links for tests and simulators: a wire with optional chunking, delay and loss."""
 
-# Links take an explicit timeout per call: the callers own their deadlines.
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import asyncio

@@ -5,9 +5,6 @@ when the next message comes in (a reply to a key press waits for the next key pr
 paho's thread writes a publish as soon as it is queued.
 """
 
-# Links take an explicit timeout per call: the callers own their deadlines.
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import asyncio

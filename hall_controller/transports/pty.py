@@ -1,8 +1,5 @@
 """Real PTY pairs for tests and simulators: the controller opens the tty, the device the master."""
 
-# Links take an explicit timeout per call: the callers own their deadlines.
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import asyncio

@@ -1,8 +1,5 @@
 """Serial ports as byte links: device paths and socket:// on the loop, rfc2217:// on a thread."""
 
-# Links take an explicit timeout per call: the callers own their deadlines.
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import serial  # type: ignore[import-untyped]
+import serial
 import serial_asyncio_fast
 
 from .base import ByteLink, LinkState
