@@ -22,13 +22,13 @@ from aiohttp import web
 from hall_controller.core.events import Event, event_data
 from hall_controller.core.hall import Hall
 from hall_controller.device_port import ServiceHallPort
-from hall_controller.devices.backoff import Backoff
 from hall_controller.devices.hub import DeviceHub
 from hall_controller.protocols.mqtt_tree import Topics
 from hall_controller.services import HallService, ServiceError
 from hall_controller.settings import MqttSettings, Settings
 from hall_controller.store import EventLog
 from hall_controller.store.errors import StoreError
+from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.errors import TransportError
 from hall_controller.transports.mqtt import MqttLink, Will
 from hall_controller.web.api import build_app

@@ -14,7 +14,6 @@ import pytest
 
 from hall_controller.app import open_hall
 from hall_controller.device_port import ServiceHallPort
-from hall_controller.devices.backoff import Backoff
 from hall_controller.devices.hub import DeviceHub
 from hall_controller.profiles import (
     DeviceConfig,
@@ -29,6 +28,7 @@ from hall_controller.protocols.led_board import BoardClear, BoardShow, LedBoardC
 from hall_controller.protocols.rating_pad import RatingPadCodec
 from hall_controller.services import HallService
 from hall_controller.settings import load_settings
+from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.base import ByteLink
 from hall_controller.transports.errors import LinkTimeout
 from hall_controller.transports.memory import MemoryLink, memory_pair

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from hall_controller.devices.backoff import Backoff
 from hall_controller.devices.errors import DeviceLost
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.supervisor import Supervisor
+from hall_controller.transports.backoff import Backoff
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 

@@ -17,7 +17,6 @@ from mqtt_broker import Mosquitto
 
 from hall_controller.app import open_hall
 from hall_controller.device_port import ServiceHallPort
-from hall_controller.devices.backoff import Backoff
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.hub import DeviceHub
 from hall_controller.profiles import DeviceConfig, load_profiles
@@ -31,6 +30,7 @@ from hall_controller.simulators.hall import (
     UnknownDevice,
     Unsupported,
 )
+from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.mqtt import Message, MqttLink
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")

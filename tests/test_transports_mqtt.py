@@ -134,8 +134,9 @@ async def watch(
     return inbox
 
 
-def paho_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("paho-mqtt-client-")]
+def threads_now() -> set[threading.Thread]:
+    """Running threads, but for the loop's executor (a connect's TCP handshake runs there)."""
+    return {t for t in threading.enumerate() if not t.name.startswith("asyncio_")}
 
 
 async def test_qos1_round_trip_delivers_on_the_loop_thread(make_link: MakeLink) -> None:
@@ -250,22 +251,24 @@ async def test_last_will_is_published_when_a_client_dies(
 
 
 async def test_stop_publishes_the_goodbye_and_leaves_no_thread(make_link: MakeLink) -> None:
-    before = paho_threads()
     inbox = await watch(make_link, "console", f"{HALL}/controller/#", probe=f"{HALL}/controller/p")
     controller = make_link(
         "controller", will=Will(CONTROLLER_STATE, b"lost"), birth=Will(CONTROLLER_STATE, b"ready")
     )
     states = StateLog()
     controller.on_state = states
+    before = threads_now()
     await controller.start(WAIT_S)
     await inbox.wait_for(CONTROLLER_STATE, b"ready")
+    # The link runs on the event loop: once connected, no thread of its own is left running.
+    assert threads_now() - before == set()
 
     await controller.stop(WAIT_S)
 
     await inbox.wait_for(CONTROLLER_STATE, b"lost")
     assert controller.state is LinkState.DOWN
     assert states.states == [LinkState.CONNECTING, LinkState.UP, LinkState.DOWN]
-    assert [t for t in paho_threads() if t not in before and "controller" in t.name] == []
+    assert threads_now() - before == set()
     await controller.stop(WAIT_S)  # again: nothing happens
     controller.publish(f"{HALL}/events", b"{}", qos=1)
     assert controller.dropped == 1
@@ -376,7 +379,6 @@ async def test_start_without_a_broker_raises_link_down_quickly() -> None:
     assert time.monotonic() - started < 1.0
     assert link.state is LinkState.DOWN
     assert states.states == [LinkState.CONNECTING, LinkState.DOWN]
-    assert [t for t in paho_threads() if "controller" in t.name] == []
     await link.stop(WAIT_S)
 
 
@@ -427,7 +429,6 @@ async def test_start_against_a_silent_port_raises_link_timeout() -> None:
             await link.start(0.3)
 
     assert link.state is LinkState.DOWN
-    assert [t for t in paho_threads() if "controller" in t.name] == []
 
 
 async def test_a_failing_handler_does_not_stop_the_others(make_link: MakeLink) -> None:
@@ -447,3 +448,93 @@ async def test_a_failing_handler_does_not_stop_the_others(make_link: MakeLink) -
     assert controller.handler_errors == 1
     assert [c["message"] for c in reported] == [f"{controller.name}: handler for {EVENTS} failed"]
     assert isinstance(reported[0]["exception"], ValueError)
+
+
+async def test_abort_drops_the_connection_so_the_broker_publishes_the_will(
+    make_link: MakeLink,
+) -> None:
+    state_topic = f"{HALL}/device/pad-7/$state"
+    inbox = await watch(
+        make_link, "console", f"{HALL}/device/pad-7/#", probe=f"{HALL}/device/pad-7/probe"
+    )
+    pad = make_link("pad-7", will=Will(state_topic, b"lost"), birth=Will(state_topic, b"ready"))
+    states = StateLog()
+    pad.on_state = states
+    await pad.start(WAIT_S)
+    await inbox.wait_for(state_topic, b"ready")
+
+    await pad.abort(WAIT_S)
+
+    # The will, not a goodbye: the broker saw the connection drop without a DISCONNECT.
+    await inbox.wait_for(state_topic, b"lost")
+    assert pad.state is LinkState.DOWN
+    await asyncio.sleep(1.5)  # past the first reconnect delay: an aborted link stays down
+    assert states.states == [LinkState.CONNECTING, LinkState.UP, LinkState.DOWN]
+    pad.publish(f"{HALL}/device/pad-7/event/key", b'{"key":"call"}', qos=1)
+    assert pad.dropped == 1
+
+
+def _mqtt_packets(data: bytes) -> list[tuple[int, bytes]]:
+    """(packet type, body) of each complete MQTT packet in data."""
+    packets: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        kind = data[pos] >> 4
+        length, shift, pos = 0, 0, pos + 1
+        while True:
+            byte = data[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        packets.append((kind, data[pos : pos + length]))
+        pos += length
+    return packets
+
+
+async def test_a_broker_that_stops_reading_gets_everything_once_it_reads_again() -> None:
+    """Publishes beyond what the socket buffers hold wait for the broker, in order, none lost."""
+    connected = asyncio.Event()
+    reading = asyncio.Event()
+    received = bytearray()
+    done = asyncio.Event()
+    count, size = 200, 64 * 1024  # 12.5 MiB: far more than loopback socket buffers hold
+
+    async def slow_broker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await reader.read(1024)
+        assert first[0] >> 4 == 1  # CONNECT
+        writer.write(bytes.fromhex("20 03 00 00 00"))  # CONNACK: success, no properties
+        await writer.drain()
+        connected.set()
+        await reading.wait()
+        while len([k for k, _ in _mqtt_packets(bytes(received)) if k == 3]) < count:
+            chunk = await reader.read(1 << 20)
+            if not chunk:
+                break
+            received.extend(chunk)
+        done.set()
+        writer.close()
+
+    server = await asyncio.start_server(slow_broker, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = MqttLink("127.0.0.1", port, "controller", persistent_session=False)
+    try:
+        await link.start(WAIT_S)
+        await connected.wait()
+        for n in range(count):
+            link.publish(f"{HALL}/bulk", n.to_bytes(4, "big") * (size // 4), qos=0)
+        await asyncio.sleep(0.2)  # the socket's buffers fill up; the rest waits in paho
+        reading.set()
+        await asyncio.wait_for(done.wait(), 30.0)
+    finally:
+        await link.abort(WAIT_S)
+        server.close()
+        await server.wait_closed()
+
+    publishes = [body for kind, body in _mqtt_packets(bytes(received)) if kind == 3]
+    # Body: topic (2-byte length + name), MQTT 5 properties length 0, then the payload.
+    topic_end = 2 + len(f"{HALL}/bulk") + 1
+    numbers = [int.from_bytes(body[topic_end : topic_end + 4], "big") for body in publishes]
+    assert numbers == list(range(count))
+    assert link.dropped == 0

@@ -15,7 +15,6 @@ import structlog
 
 from hall_controller.core.events import Event
 from hall_controller.core.hall import Hall
-from hall_controller.devices.backoff import Backoff
 from hall_controller.devices.base import Device, DeviceContext
 from hall_controller.devices.bus import SerialBus
 from hall_controller.devices.health import DeviceState
@@ -41,6 +40,7 @@ from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import DeviceConfig, resolve_port
 from hall_controller.protocols.mqtt_tree import Topics, encode_meta, encode_state
 from hall_controller.protocols.rf433 import RemoteBindings
+from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.base import ByteLink, LinkState
 from hall_controller.transports.mqtt import MqttLink
 from hall_controller.transports.serial import SerialLink, SerialParams, port_present

@@ -100,6 +100,8 @@ class MqttDevice(Device):
     def render(self, showing: WindowShowing) -> None:
         """Keep the retained snapshot current, then send the kind's own commands."""
         super().render(showing)
+        # In this order: a device draws what a snapshot says, so a command sent before it
+        # (a call's blink) would be drawn over.
         self.send_snapshot(force=False)
         if self.ready:
             self.draw(showing)

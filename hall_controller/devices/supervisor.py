@@ -9,9 +9,9 @@ from typing import Protocol
 
 import structlog
 
-from hall_controller.devices.backoff import Backoff
 from hall_controller.devices.errors import DeviceError
 from hall_controller.devices.health import DeviceState
+from hall_controller.transports.backoff import Backoff
 
 log = structlog.get_logger("hall_controller.devices")
 

@@ -8,8 +8,6 @@ retained `snapshot` subscribed, and its keys and ratings published at QoS 1.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,23 +29,6 @@ log = structlog.get_logger("hall_controller.simulators")
 HISTORY = 200
 Prompt = Literal["idle", "asking", "thanks"]
 View = dict[str, object]
-
-
-class _DeviceLink(MqttLink):
-    """A device's broker connection that can also die the way a crashed device's does."""
-
-    async def crash(self, timeout: float) -> None:
-        """Drop the TCP connection without a DISCONNECT (the broker then publishes the will),
-        end paho's thread without reconnecting, and leave the link stopped."""
-        client = self._client
-        sock = client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        # paho's thread sees the connection lost; stopping it here keeps it from reconnecting.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.to_thread(client.loop_stop), timeout)
-        await self.stop(timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +62,7 @@ class MqttPeer:
         self.model = model or PeerModel()
         self.text_width = self.model.text_width
         state_topic = self.topics.device_state(device_id)
-        self.link = _DeviceLink(
+        self.link = MqttLink(
             broker.host,
             broker.port,
             f"sim-{broker.hall_id}-{device_id}",
@@ -122,7 +103,7 @@ class MqttPeer:
         if self._offline:
             return
         self._offline = True
-        await self.link.crash(timeout)
+        await self.link.abort(timeout)
 
     async def come_back(self, timeout: float) -> None:
         """Power back on: connect again, announce "ready" and read the retained snapshot."""

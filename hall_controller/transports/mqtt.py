@@ -1,8 +1,13 @@
-"""MQTT link on paho-mqtt's own network thread; every paho callback is posted into the asyncio loop.
+"""MQTT link with paho-mqtt driven by the asyncio loop itself: no network thread, no hops.
 
-paho's thread, not aiomqtt: an aiomqtt client that receives at QoS 1 sends its own publishes only
-when the next message comes in (a reply to a key press waits for the next key press), while
-paho's thread writes a publish as soon as it is queued.
+paho runs in its external-loop mode: the loop watches the socket and calls `loop_read` and
+`loop_write`; a task calls `loop_misc` (keepalive) every second; this link reconnects with its
+own backoff. Every paho callback therefore runs on the loop thread, and a reply published from a
+message handler is written in the same loop iteration. Only the TCP connect of an attempt runs
+in a worker thread (paho's connect blocks).
+
+Not aiomqtt: an aiomqtt 2.x client that receives at QoS 1 sends its own publishes only when the
+next message comes in.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVarTuple
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -20,22 +27,25 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from .backoff import Backoff
 from .base import LinkState
 from .errors import LinkDown, LinkTimeout, TransportError
 
 # The broker is on the edge box itself: come back quickly once it is there again.
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 30.0
 # Longest TCP connect of an attempt (shorter if start() is given less).
 CONNECT_TIMEOUT_S = 5.0
+# How often paho's keepalive bookkeeping runs (PINGREQ when idle, a dead broker detected).
+HOUSEKEEPING_S = 1.0
 # How long the broker keeps our session (subscriptions, QoS 1 messages for us) while we are
 # away: long enough for a controller restart, short enough that key presses from a long outage
 # are not replayed. Mosquitto also caps what it queues per client (1000 messages).
 SESSION_EXPIRY_S = 300
-# QoS 1 publishes paho holds while the broker is away; beyond this they are dropped and counted.
+# QoS 1 publishes kept while the broker is away; beyond this they are dropped and counted.
 MAX_QUEUED = 1000
-
-_Ts = TypeVarTuple("_Ts")
+# Topics whose matching subscriptions are remembered (a hall has a few per device).
+MAX_ROUTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,16 @@ class _Subscription:
     topic_filter: str
     qos: int
     handler: Callable[[Message], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A QoS 1 publish made while a connect attempt was under way in its worker thread."""
+
+    topic: str
+    payload: bytes | str
+    qos: int
+    retain: bool
 
 
 class MqttLink:
@@ -94,20 +114,33 @@ class MqttLink:
         # QoS 1 messages on their way before paho waits for PUBACKs; the broker must accept as
         # many (Mosquitto: max_inflight_messages, 20 by default), or an MQTT 5 broker may drop us.
         self._max_inflight = max_inflight
-        # publish_wait() calls waiting now: PUBACKs are posted to the loop only while one waits.
-        self._ack_waiters = 0
         self.on_state: Callable[[LinkState], None] | None = None
         self.dropped = 0  # publishes lost: QoS 0 while down, queue full, or after stop()
         self.handler_errors = 0  # subscription handlers that raised
         self.refused_subscriptions = 0  # topic filters the broker refused (SUBACK failure)
         self._state = LinkState.DOWN
         self._subscriptions: tuple[_Subscription, ...] = ()
+        self._routes: dict[str, tuple[_Subscription, ...]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._client = self._new_client()
+        self._ever_connected = False  # paho's connect() stores the address; reconnect() reuses it
         self._started = False  # from start() until it fails or stop() is called
+        self._running = False  # from a successful start() until stop(): reconnects by itself
         self._closed = False  # from stop() until the next start()
+        self._connecting = False  # a TCP connect runs in its worker thread
+        self._attempt_done = asyncio.Event()
+        self._attempt_done.set()
+        self._held: deque[_Held] = deque()
+        self._sock: paho.SocketLike | None = None  # the socket the loop watches
+        self._sock_closed: asyncio.Future[None] | None = None
+        self._flush_due = False  # a loop_write is scheduled for the end of this iteration
+        self._writer_on = False  # the loop waits for the socket to drain
         self._connack: asyncio.Future[ReasonCode] | None = None
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
+        self._backoff = Backoff(initial_s=RECONNECT_MIN_S, cap_s=RECONNECT_MAX_S)
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> LinkState:
@@ -117,20 +150,19 @@ class MqttLink:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, timeout: float) -> None:
-        """Connect or raise LinkDown (refused, unreachable) / LinkTimeout; then paho reconnects."""
+        """Connect or raise LinkDown (refused, unreachable) or LinkTimeout; then reconnect alone."""
         if self._started:
             raise TransportError(f"{self.name}: already started")
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._loop_thread = threading.get_ident()
         self._started = True
         self._closed = False
-        client = self._client
         deadline = loop.time() + timeout
         self._connack = loop.create_future()
         self._set_state(LinkState.CONNECTING)
         try:
-            await self._connect(client, timeout)
-            client.loop_start()
+            await self._open(timeout)
             try:
                 async with asyncio.timeout_at(deadline):
                     reason = await self._connack
@@ -142,83 +174,203 @@ class MqttLink:
                 raise LinkDown(f"{self.name}: the broker refused the connection ({reason})")
         except BaseException:
             # The same client is used again by the next start(): what it has queued is kept.
-            await self._halt(client, max(deadline - loop.time(), 1.0))
+            await self._close_socket(max(deadline - loop.time(), 1.0))
             self._started = False
             self._set_state(LinkState.DOWN)
             raise
         finally:
             self._connack = None
-
-    async def _connect(self, client: paho.Client, timeout: float) -> None:
-        """TCP connect and CONNECT in a worker thread (paho's connect blocks), errors mapped."""
-        # paho keeps this for its reconnects too, and cannot change it once connected.
-        client.connect_timeout = min(timeout, CONNECT_TIMEOUT_S)
-        properties = None
-        if self.persistent_session:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        try:
-            await asyncio.to_thread(
-                client.connect,
-                self.host,
-                self.port,
-                self.keepalive,
-                clean_start=not self.persistent_session,
-                properties=properties,
-            )
-        except TimeoutError:
-            raise LinkTimeout(f"{self.name}: no TCP connection within {timeout:g} s") from None
-        except ConnectionRefusedError:
-            raise LinkDown(f"{self.name}: connection refused (no broker listening)") from None
-        except OSError as exc:
-            raise LinkDown(f"{self.name}: unreachable ({exc})") from None
+        self._running = True
+        self._housekeeping = loop.create_task(
+            self._keep_alive(), name=f"mqtt keepalive {self.client_id}"
+        )
 
     async def stop(self, timeout: float) -> None:
-        """Say goodbye (the will's payload), disconnect, end paho's thread in time; idempotent."""
+        """Say goodbye (the will's payload), disconnect, close the socket in time; idempotent."""
         if self._closed:
             return
+        await self._finish(timeout, goodbye=True)
+
+    async def abort(self, timeout: float) -> None:
+        """Drop the connection without DISCONNECT or goodbye, as a crash does; the broker then
+        publishes the will. The link ends stopped."""
+        if self._closed:
+            return
+        await self._finish(timeout, goodbye=False)
+
+    async def _finish(self, timeout: float, *, goodbye: bool) -> None:
         self._closed = True
-        client = self._client
         if not self._started:
             return
         self._started = False
+        self._running = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            if self.will is not None and self._state is LinkState.UP:
+            await self._cancel(self._reconnecting)
+            if goodbye and self.will is not None and self._state is LinkState.UP:
                 # A clean DISCONNECT suppresses the will: say it ourselves, or a watcher would
                 # keep seeing the birth of a controller that has gone.
                 with contextlib.suppress(TransportError):
                     await self._publish_wait(
-                        client,
                         self.will.topic,
                         self.will.payload,
                         qos=self.will.qos,
                         retain=self.will.retain,
                         timeout=timeout / 2,
                     )
-            if not await self._halt(client, deadline - loop.time()):
-                raise LinkTimeout(f"{self.name}: paho's thread did not end within {timeout:g} s")
+            if goodbye:
+                await self._close_socket(deadline - loop.time())
+            else:
+                self._drop_socket()
         finally:
+            await self._cancel(self._housekeeping)
             for ack in self._acks.values():
                 if not ack.done():
                     ack.set_exception(LinkDown(f"{self.name}: stopped"))
             self._set_state(LinkState.DOWN)
 
-    async def _halt(self, client: paho.Client, timeout: float) -> bool:
-        """Disconnect and join paho's thread; False if it is still running after timeout."""
-        client.disconnect()
+    async def _cancel(self, task: asyncio.Task[None] | None) -> None:
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _open(self, timeout: float) -> None:
+        """TCP connect and CONNECT queued (the connect in a worker thread), errors mapped; the
+        loop then watches the socket. CONNACK comes through loop_read."""
+        client = self._client
+        # paho refuses a new value while it thinks the connection is only lost, not closed:
+        # the value of the last attempt it took stays for the reconnects then.
+        with contextlib.suppress(RuntimeError):
+            client.connect_timeout = min(timeout, CONNECT_TIMEOUT_S)
+        if self._ever_connected:
+            connect: Callable[[], object] = client.reconnect
+        else:
+            properties = None
+            if self.persistent_session:
+                properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                properties.SessionExpiryInterval = SESSION_EXPIRY_S
+
+            def connect() -> object:
+                return client.connect(
+                    self.host,
+                    self.port,
+                    self.keepalive,
+                    clean_start=not self.persistent_session,
+                    properties=properties,
+                )
+
+        self._connecting = True
+        self._attempt_done.clear()
+        attempt = asyncio.ensure_future(asyncio.to_thread(connect))
         try:
-            await asyncio.wait_for(asyncio.to_thread(client.loop_stop), max(timeout, 0.0))
+            try:
+                await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # The worker thread cannot be interrupted: let it end (connect_timeout bounds
+                # it) and close what it opened.
+                with contextlib.suppress(Exception):
+                    await attempt
+                self._connecting = False
+                self._drop_socket()
+                raise
+            self._ever_connected = True
         except TimeoutError:
-            return False
-        # Close what paho leaves open: the socket if start() failed before the thread ran, and
-        # the thread's wake-up socket pair, which the next loop_start() would drop unclosed.
-        # paho has no public call for this.
-        reset_sockets = getattr(client, "_reset_sockets", None)
+            raise LinkTimeout(f"{self.name}: no TCP connection within {timeout:g} s") from None
+        except ConnectionRefusedError:
+            raise LinkDown(f"{self.name}: connection refused (no broker listening)") from None
+        except OSError as exc:
+            raise LinkDown(f"{self.name}: unreachable ({exc})") from None
+        finally:
+            self._connecting = False
+            self._attempt_done.set()
+            # In order, before anything published after them; kept by paho if not connected.
+            self._release_held()
+        sock = client.socket()
+        if sock is not None:
+            self._watch(sock)
+
+    def _watch(self, sock: paho.SocketLike) -> None:
+        loop = self._running_loop()
+        self._sock = sock
+        self._sock_closed = loop.create_future()
+        loop.add_reader(sock, self._readable)
+        # CONNECT is queued: paho asked for a write from the worker thread, where it could not
+        # be granted.
+        self._flush_soon()
+
+    def _release_held(self) -> None:
+        """Hand paho what was published during the connect: it sends or keeps it now."""
+        while self._held:
+            held = self._held.popleft()
+            self._publish_now(held.topic, held.payload, held.qos, held.retain)
+
+    async def _reconnect(self) -> None:
+        """Attempts after a lost connection, apart by the backoff, until one gets to CONNECT."""
+        while self._running:
+            await asyncio.sleep(self._backoff.next_delay())
+            self._set_state(LinkState.CONNECTING)
+            try:
+                await self._open(CONNECT_TIMEOUT_S)
+            except TransportError:
+                self._set_state(LinkState.DOWN)
+                continue
+            except Exception as exc:  # a paho bug must not end the reconnecting for good
+                self._report(f"{self.name}: reconnect attempt failed", exc)
+                self._set_state(LinkState.DOWN)
+                continue
+            # CONNACK (or the broker closing on us) comes through loop_read from here on.
+            return
+
+    async def _keep_alive(self) -> None:
+        """paho's keepalive: PINGREQ when quiet, the connection closed when the broker is mute."""
+        client = self._client
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            if self._sock is not None and not self._connecting:
+                try:
+                    client.loop_misc()
+                except Exception as exc:
+                    self._report(f"{self.name}: keepalive failed", exc)
+
+    async def _close_socket(self, timeout: float) -> None:
+        """DISCONNECT and wait for paho to close the socket; closed anyway after timeout."""
+        if self._connecting:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(timeout, 0.0)):
+                    await self._attempt_done.wait()
+        self._client.disconnect()
+        closed = self._sock_closed
+        if self._sock is not None and closed is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(closed), max(timeout, 0.0))
+        self._drop_socket()
+
+    def _drop_socket(self) -> None:
+        """Close the socket at once, without DISCONNECT (the broker publishes the will)."""
+        # paho has no public call to close its socket without a DISCONNECT; it calls
+        # on_socket_close, which takes the socket off the loop.
+        reset_sockets = getattr(self._client, "_reset_sockets", None)
         if reset_sockets is not None:
             reset_sockets()
-        return True
+        self._unwatch()
+
+    def _unwatch(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        self._sock = None
+        loop = self._running_loop()
+        loop.remove_reader(sock)
+        if self._writer_on:
+            self._writer_on = False
+            loop.remove_writer(sock)
+        if self._sock_closed is not None and not self._sock_closed.done():
+            self._sock_closed.set_result(None)
 
     # ------------------------------------------------------------------ messages
 
@@ -226,22 +378,36 @@ class MqttLink:
         """Call handler on the loop thread for each matching message; renewed on every reconnect."""
         # Renewed even when the broker kept the session, so retained messages come again then.
         self._subscriptions = (*self._subscriptions, _Subscription(topic_filter, qos, handler))
-        if self._started:
-            # Not connected: paho refuses; on_connect subscribes everything on the next connect.
+        self._routes.clear()
+        if self._state is LinkState.UP:
+            # Otherwise on_connect subscribes everything on the next connect.
             self._client.subscribe(topic_filter, qos)
 
     def publish(
         self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False
     ) -> None:
-        """Queue without blocking; while down paho keeps QoS 1 and 2, lost ones count in dropped."""
+        """Queue without blocking; while down QoS 1 and 2 are kept, lost ones count in dropped."""
         if self._closed:
             self.dropped += 1
             return
+        if self._connecting:
+            # paho's socket is being set up in another thread: hold on until it is.
+            if qos == 0 or len(self._held) >= MAX_QUEUED:
+                self.dropped += 1
+            else:
+                self._held.append(_Held(topic, payload, qos, retain))
+            return
+        self._publish_now(topic, payload, qos, retain)
+
+    def _publish_now(
+        self, topic: str, payload: bytes | str, qos: int, retain: bool
+    ) -> paho.MQTTMessageInfo:
         info = self._client.publish(topic, payload, qos, retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE or (
             qos == 0 and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS
         ):
             self.dropped += 1
+        return info
 
     async def publish_wait(
         self,
@@ -255,50 +421,42 @@ class MqttLink:
         """Publish, await the PUBACK; LinkTimeout (it stays queued) or TransportError if refused."""
         if self._closed:
             raise LinkDown(f"{self.name}: stopped")
-        await self._publish_wait(
-            self._client, topic, payload, qos=qos, retain=retain, timeout=timeout
-        )
+        await self._publish_wait(topic, payload, qos=qos, retain=retain, timeout=timeout)
 
     async def _publish_wait(
-        self,
-        client: paho.Client,
-        topic: str,
-        payload: bytes | str,
-        *,
-        qos: int,
-        retain: bool,
-        timeout: float,
+        self, topic: str, payload: bytes | str, *, qos: int, retain: bool, timeout: float
     ) -> None:
-        # Counted before publishing, so paho's thread posts this message's PUBACK to the loop.
-        self._ack_waiters += 1
         try:
-            info = client.publish(topic, payload, qos, retain)
-            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
-                self.dropped += 1
-                raise TransportError(f"{self.name}: {MAX_QUEUED} messages queued already, dropped")
-            if qos == 0 and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                self.dropped += 1
-                raise LinkDown(f"{self.name}: not connected, QoS 0 publish to {topic} dropped")
-            # on_publish is posted to this loop: it cannot resolve the mid before it is registered.
-            ack: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
-            self._acks[info.mid] = ack
-            try:
-                async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout):
+                await self._attempt_done.wait()
+                dropped = self.dropped
+                info = self._publish_now(topic, payload, qos, retain)
+                if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                    raise TransportError(
+                        f"{self.name}: {MAX_QUEUED} messages queued already, dropped"
+                    )
+                if self.dropped != dropped:
+                    raise LinkDown(f"{self.name}: not connected, QoS 0 publish to {topic} dropped")
+                # on_publish runs on this thread, after this returns: the mid is known first.
+                ack: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
+                self._acks[info.mid] = ack
+                # Only while someone waits: paho builds a ReasonCode and a Properties object for
+                # every on_publish call, QoS 0 messages included.
+                self._client.on_publish = self._paho_publish
+                try:
                     reason = await ack
-            except TimeoutError:
-                raise LinkTimeout(
-                    f"{self.name}: no PUBACK for {topic} within {timeout:g} s"
-                ) from None
-            finally:
-                self._acks.pop(info.mid, None)
-        finally:
-            self._ack_waiters -= 1
+                finally:
+                    self._acks.pop(info.mid, None)
+                    if not self._acks:
+                        self._client.on_publish = None
+        except TimeoutError:
+            raise LinkTimeout(f"{self.name}: no PUBACK for {topic} within {timeout:g} s") from None
         if reason.is_failure:
             raise TransportError(
                 f"{self.name}: the broker refused the publish to {topic} ({reason})"
             )
 
-    # ------------------------------------------------------------------ paho's thread
+    # ------------------------------------------------------------------ paho's callbacks
 
     def _new_client(self) -> paho.Client:
         # MQTT 5, clean_start False and a session expiry make the persistent session: unlike a
@@ -311,7 +469,6 @@ class MqttLink:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         # paho's logger stays off (no enable_logger): link state and counters say what matters.
-        client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
         client.max_queued_messages_set(MAX_QUEUED)
         client.max_inflight_messages_set(self._max_inflight)
         if self._username is not None:
@@ -319,24 +476,74 @@ class MqttLink:
         if self.will is not None:
             client.will_set(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
         client.on_socket_open = _no_nagle
-        client.on_pre_connect = self._paho_pre_connect
+        client.on_socket_close = self._paho_socket_close
+        client.on_socket_register_write = self._paho_register_write
+        client.on_socket_unregister_write = self._paho_unregister_write
         client.on_connect = self._paho_connect
-        client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect
         client.on_message = self._paho_message
-        client.on_publish = self._paho_publish
         client.on_subscribe = self._paho_subscribe
         return client
 
-    def _post(self, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
-            loop.call_soon_threadsafe(callback, *args)
+    def _on_loop_thread(self) -> bool:
+        return threading.get_ident() == self._loop_thread
 
-    def _paho_pre_connect(self, client: paho.Client, userdata: Any) -> None:
-        self._post(self._on_link, LinkState.CONNECTING)
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "used before start()"
+        return self._loop
+
+    def _readable(self) -> None:
+        try:
+            self._client.loop_read()
+        except Exception as exc:
+            self._report(f"{self.name}: reading from the broker failed", exc)
+
+    def _flush_soon(self) -> None:
+        if not self._flush_due:
+            self._flush_due = True
+            self._running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        self._writable()
+
+    def _writable(self) -> None:
+        """Write what paho has queued; if the socket's buffer is full, again when it drains."""
+        client = self._client
+        sock = self._sock
+        corked = _cork(sock, True)
+        try:
+            client.loop_write()
+        except Exception as exc:
+            self._report(f"{self.name}: writing to the broker failed", exc)
+        finally:
+            if corked and sock is self._sock:
+                _cork(sock, False)
+        sock = self._sock
+        if sock is not None and client.want_write() and not self._writer_on:
+            self._writer_on = True
+            self._running_loop().add_writer(sock, self._writable)
+
+    def _paho_socket_close(self, client: paho.Client, userdata: Any, sock: paho.SocketLike) -> None:
+        # paho closes the socket right after this: it must be off the loop by then.
+        if sock is self._sock and self._on_loop_thread():
+            self._unwatch()
+
+    def _paho_register_write(
+        self, client: paho.Client, userdata: Any, sock: paho.SocketLike
+    ) -> None:
+        # Everything published in this loop iteration goes out in one loop_write at its end,
+        # without asking the selector whether the socket is writable (it nearly always is).
+        # From the connect's worker thread it is refused here and granted by _watch().
+        if sock is self._sock and self._on_loop_thread():
+            self._flush_soon()
+
+    def _paho_unregister_write(
+        self, client: paho.Client, userdata: Any, sock: paho.SocketLike
+    ) -> None:
+        if sock is self._sock and self._writer_on and self._on_loop_thread():
+            self._writer_on = False
+            self._running_loop().remove_writer(sock)
 
     def _paho_connect(
         self,
@@ -347,6 +554,7 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         if not reason.is_failure:
+            self._backoff.reset()
             # Before anything paho resends: presence first, then the subscriptions, which the
             # broker may have lost (Mosquitto keeps nothing on disk by default).
             if self.birth is not None:
@@ -357,10 +565,10 @@ class MqttLink:
                 wanted[sub.topic_filter] = max(sub.qos, wanted.get(sub.topic_filter, 0))
             if wanted:
                 client.subscribe(list(wanted.items()))
-        self._post(self._on_connack, reason)
-
-    def _paho_connect_fail(self, client: paho.Client, userdata: Any) -> None:
-        self._post(self._on_link, LinkState.DOWN)
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_result(reason)
+        if not self._closed:
+            self._set_state(LinkState.DOWN if reason.is_failure else LinkState.UP)
 
     def _paho_disconnect(
         self,
@@ -370,14 +578,46 @@ class MqttLink:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._post(self._on_disconnect, reason)
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_exception(
+                LinkDown(f"{self.name}: the broker closed the connection ({reason})")
+            )
+        if self._closed:
+            return
+        self._set_state(LinkState.DOWN)
+        if self._running and (self._reconnecting is None or self._reconnecting.done()):
+            self._reconnecting = self._running_loop().create_task(
+                self._reconnect(), name=f"mqtt reconnect {self.client_id}"
+            )
 
     def _paho_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self._closed:
+            return
         try:
             topic = message.topic
         except UnicodeDecodeError:
             return
-        self._post(self._deliver, Message(topic, bytes(message.payload), message.retain))
+        delivered = Message(topic, bytes(message.payload), message.retain)
+        for sub in self._routes_for(topic):
+            try:
+                sub.handler(delivered)
+            except Exception as exc:
+                self.handler_errors += 1
+                self._report(f"{self.name}: handler for {sub.topic_filter} failed", exc)
+
+    def _routes_for(self, topic: str) -> tuple[_Subscription, ...]:
+        """The subscriptions a topic matches, remembered (paho's matcher is slow to build)."""
+        routes = self._routes.get(topic)
+        if routes is None:
+            routes = tuple(
+                sub
+                for sub in self._subscriptions
+                if paho.topic_matches_sub(sub.topic_filter, topic)
+            )
+            if len(self._routes) >= MAX_ROUTES:  # a device publishing to ever new topics
+                self._routes.clear()
+            self._routes[topic] = routes
+        return routes
 
     def _paho_publish(
         self,
@@ -387,10 +627,9 @@ class MqttLink:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        # Most publishes are fire-and-forget: waking the loop for each of their PUBACKs would
-        # cost a thread hop per message for nothing.
-        if self._ack_waiters:
-            self._post(self._on_ack, mid, reason)
+        ack = self._acks.get(mid)
+        if ack is not None and not ack.done():
+            ack.set_result(reason)
 
     def _paho_subscribe(
         self,
@@ -400,51 +639,9 @@ class MqttLink:
         reasons: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
-        refused = sum(1 for reason in reasons if reason.is_failure)
-        if refused:
-            self._post(self._on_refused_subscriptions, refused)
+        self.refused_subscriptions += sum(1 for reason in reasons if reason.is_failure)
 
-    # ------------------------------------------------------------------ the loop thread
-
-    # After stop() nothing is delivered and the state stays DOWN; posts that were on their way
-    # when paho's thread ended have all run by the time stop() returns.
-
-    def _on_link(self, state: LinkState) -> None:
-        if not self._closed:
-            self._set_state(state)
-
-    def _on_connack(self, reason: ReasonCode) -> None:
-        if self._connack is not None and not self._connack.done():
-            self._connack.set_result(reason)
-        if not self._closed:
-            self._set_state(LinkState.DOWN if reason.is_failure else LinkState.UP)
-
-    def _on_disconnect(self, reason: ReasonCode) -> None:
-        if self._connack is not None and not self._connack.done():
-            self._connack.set_exception(
-                LinkDown(f"{self.name}: the broker closed the connection ({reason})")
-            )
-        if not self._closed:
-            self._set_state(LinkState.DOWN)
-
-    def _on_ack(self, mid: int, reason: ReasonCode) -> None:
-        ack = self._acks.get(mid)
-        if ack is not None and not ack.done():
-            ack.set_result(reason)
-
-    def _on_refused_subscriptions(self, refused: int) -> None:
-        self.refused_subscriptions += refused
-
-    def _deliver(self, message: Message) -> None:
-        if self._closed:
-            return
-        for sub in self._subscriptions:
-            if paho.topic_matches_sub(sub.topic_filter, message.topic):
-                try:
-                    sub.handler(message)
-                except Exception as exc:
-                    self.handler_errors += 1
-                    self._report(f"{self.name}: handler for {sub.topic_filter} failed", exc)
+    # ------------------------------------------------------------------ state
 
     def _set_state(self, state: LinkState) -> None:
         if state is self._state:
@@ -466,3 +663,16 @@ def _no_nagle(client: paho.Client, userdata: Any, sock: paho.SocketLike) -> None
     for the broker's delayed ACK of that PUBACK (about 40 ms)."""
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _cork(sock: paho.SocketLike | None, on: bool) -> bool:
+    """Hold back (on) and then send in one segment (off) the packets of one write: on loopback
+    each segment costs a wake-up of the broker. False where TCP_CORK is not available."""
+    cork = getattr(socket, "TCP_CORK", None)
+    if cork is None or not isinstance(sock, socket.socket):
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, cork, 1 if on else 0)
+    except OSError:
+        return False
+    return True

@@ -1,4 +1,4 @@
-"""Capped exponential backoff with jitter: 5 s doubling to 80 s, spread out so links retry apart."""
+"""Capped exponential backoff with jitter, spread out so links that fail together retry apart."""
 
 from __future__ import annotations
 
