@@ -16,6 +16,7 @@ from hall_controller import __version__
 if TYPE_CHECKING:
     from hall_controller.settings import Settings
     from hall_controller.simulators.hall import SimulatedHall
+    from hall_controller.simulators.usb_hid import SimulatedUsbBus
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo-hall.toml"
 
@@ -120,7 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     background = None
     data_dir = args.data_dir
-    demo_devices = None
+    demo_devices = usb_bus = None
     if args.command == "demo":
         # Anyone trying the demo at 22:00 should still see a working hall.
         settings = dataclasses.replace(
@@ -135,21 +136,24 @@ def _serve(args: argparse.Namespace) -> int:
         from hall_controller.demo_devices import (
             run_device_clerks,
             simulated_hall,
+            simulated_usb_bus,
             windows_with_pads,
         )
 
         speed, simulation = args.speed, not args.no_simulation
         demo_devices = None if args.no_devices else simulated_hall(settings, data_dir, speed=speed)
+        # Like the mock pins: the USB HID pads sit on a simulated bus (no console can reach it).
+        usb_bus = simulated_usb_bus(settings)
         # With devices played elsewhere, their windows are still worked through their pads.
         pad_windows = frozenset(windows_with_pads(settings))
-        devices = demo_devices
+        devices, usb = demo_devices, usb_bus
 
         def background(service: HallService) -> list[asyncio.Task[None]]:
             if not simulation:
                 return []
             tasks = HallSimulation(service, speed=speed, pad_windows=pad_windows).start()
             if devices is not None:
-                clerks = run_device_clerks(devices, settings)
+                clerks = run_device_clerks(devices, settings, usb)
                 tasks.append(asyncio.create_task(clerks, name="demo-device-clerks"))
             return tasks
 
@@ -157,7 +161,9 @@ def _serve(args: argparse.Namespace) -> int:
     main = run_controller(settings, data_dir, host=args.host, port=args.port, background=background)
     try:
         if args.command == "demo":
-            return run_event_loop(_with_demo_devices(settings, data_dir, demo_devices, main))
+            return run_event_loop(
+                _with_demo_devices(settings, data_dir, demo_devices, usb_bus, main)
+            )
         return run_event_loop(main)
     except StartupError as exc:
         log.error("cannot_start", reason=str(exc))
@@ -168,9 +174,11 @@ async def _with_demo_devices(
     settings: Settings,
     data_dir: Path,
     devices: SimulatedHall | None,
+    usb: SimulatedUsbBus | None,
     main: Coroutine[Any, Any, int],
 ) -> int:
-    """The broker and the simulated devices first, so the controller finds them at start."""
+    """The broker and the simulated devices first, so the controller finds them at start; the
+    simulated USB bus, if any, is the process's USB while the controller runs."""
     import structlog
 
     from hall_controller.demo_devices import ensure_broker
@@ -191,7 +199,13 @@ async def _with_demo_devices(
                 simulated=len(devices.serial) + len(devices.mqtt),
                 not_simulated=sorted(devices.not_simulated),
             )
-        return await main
+        if usb is None:
+            return await main
+        log.info(
+            "demo_usb", pads=[f"{p.label} {p.vendor_id:04x}:{p.product_id:04x}" for p in usb.pads]
+        )
+        with usb.attached():
+            return await main
     finally:
         if devices is not None:
             await devices.stop()

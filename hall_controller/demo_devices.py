@@ -1,4 +1,5 @@
-"""The demo hall's devices: simulated serial and MQTT devices, mock GPIO buttons, their clerks."""
+"""The demo hall's devices: simulated serial and MQTT devices, mock GPIO buttons, simulated USB
+HID pads, and their clerks."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import structlog
 from hall_controller.local_broker import BrokerError, LocalBroker, listening
 from hall_controller.settings import Settings
 from hall_controller.simulators.hall import SimulatedHall
+from hall_controller.simulators.usb_hid import SimulatedUsbBus, bus_for_devices
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +29,15 @@ def simulated_hall(settings: Settings, data_dir: Path, *, speed: float) -> Simul
         mqtt_port=mqtt.port if mqtt is not None else None,
         speed=speed,
     )
+
+
+def simulated_usb_bus(settings: Settings) -> SimulatedUsbBus | None:
+    """A simulated USB bus with one pad per USB HID call pad of the config; None if it has none.
+
+    The demo attaches it (`bus.attached()`) before the controller starts, so the controller's
+    HidKeys find the pads through pyusb as they would real ones.
+    """
+    return bus_for_devices(settings.devices)
 
 
 def windows_with_pads(settings: Settings) -> set[str]:
@@ -53,16 +64,23 @@ async def ensure_broker(settings: Settings, data_dir: Path) -> LocalBroker | Non
     return broker
 
 
-async def run_device_clerks(hall: SimulatedHall, settings: Settings) -> None:
-    """Clerks pressing the keys of the simulated pads and the mock GPIO buttons, until cancelled."""
+async def run_device_clerks(
+    hall: SimulatedHall, settings: Settings, usb: SimulatedUsbBus | None = None
+) -> None:
+    """Clerks pressing the keys of the simulated pads, the mock GPIO buttons and the simulated
+    USB pads, until cancelled."""
     hall.start_auto()
-    gpio = asyncio.create_task(_gpio_clerks(settings, hall.speed), name="demo-gpio-clerks")
+    tasks = [asyncio.create_task(_gpio_clerks(settings, hall.speed), name="demo-gpio-clerks")]
+    if usb is not None:
+        tasks.append(asyncio.create_task(_usb_clerks(usb, hall.speed), name="demo-usb-clerks"))
     try:
         await asyncio.Event().wait()
     finally:
-        gpio.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gpio
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await hall.stop_auto()
 
 
@@ -87,4 +105,22 @@ async def _gpio_clerks(settings: Settings, speed: float) -> None:
                 pin.drive_low()
                 await asyncio.sleep(0.1)
                 pin.drive_high()
+                await asyncio.sleep(rng.uniform(5, 20) / speed)
+
+
+async def _usb_clerks(bus: SimulatedUsbBus, speed: float) -> None:
+    """Press the simulated USB pads' keys: call, then finish, at a clerk's pace.
+
+    A press while the controller does not hold the pad (not open yet, or reconnecting) is lost,
+    as on a real pad.
+    """
+    rng = random.Random()
+    while True:
+        await asyncio.sleep(rng.uniform(10, 40) / speed)
+        for pad in bus.pads:
+            for key in ("call", "finish"):
+                if key not in pad.keys:
+                    continue
+                if not pad.press_key(key):
+                    log.debug("demo_usb_press_lost", pad=pad.label, key=key)
                 await asyncio.sleep(rng.uniform(5, 20) / speed)

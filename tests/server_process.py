@@ -1,8 +1,9 @@
 """The real controller as a child process, for crash and restart tests.
 
-`ServerProcess` starts `python -m hall_controller --log-json run ...` on a free port, reads its
-JSON log lines in a thread (so the pipe never fills) and waits for the `listening` line. It can
-SIGKILL or SIGTERM the child and always leaves no process behind after `stop()`.
+`ServerProcess` starts `python -m hall_controller --log-json run ...` (or `demo ...`) on a free
+port, reads its JSON log lines in a thread (so the pipe never fills) and waits for the
+`listening` line. It can SIGKILL or SIGTERM the child and always leaves no process behind after
+`stop()`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,8 +31,16 @@ class ServerFailed(AssertionError):
 class ServerProcess:
     """One run of the controller process over a config file and a data directory."""
 
-    def __init__(self, config: Path, data_dir: Path, *, name: str = "server") -> None:
+    def __init__(
+        self,
+        config: Path,
+        data_dir: Path,
+        *,
+        name: str = "server",
+        command: Sequence[str] = ("run",),
+    ) -> None:
         self.config = config
+        self.command = tuple(command)  # the subcommand and its own options
         self.data_dir = data_dir
         self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
@@ -54,7 +63,7 @@ class ServerProcess:
             "-m",
             "hall_controller",
             "--log-json",
-            "run",
+            *self.command,
             "--config",
             str(self.config),
             "--data-dir",

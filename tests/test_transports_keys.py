@@ -4,29 +4,32 @@ This machine has no uinput (no /dev/uinput, and the kernel has no uinput device)
 virtual keyboard can be made: EvdevKeys meets a real missing device and a real non-input file,
 and otherwise a stand-in for evdev.InputDevice whose descriptor is a pipe the loop watches.
 pyusb cannot reach hardware here (no USB bus, no libusb): HidKeys runs the real pyusb code
-against a backend that plays one HID pad.
+against the package's simulated USB bus (a pyusb backend playing HID pads).
 """
 
 from __future__ import annotations
 
-import array
 import asyncio
 import errno
 import os
-import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-import usb.backend
-import usb.core
 from evdev import InputEvent, ecodes
 
+from hall_controller.simulators.usb_hid import SimulatedUsbBus
 from hall_controller.transports.base import LinkState
 from hall_controller.transports.errors import LinkDown, LinkTimeout
-from hall_controller.transports.keys import EvdevKeys, HidKeys, key_name
+from hall_controller.transports.keys import (
+    EvdevKeys,
+    HidKeys,
+    default_usb_backend,
+    key_name,
+    set_default_usb_backend,
+)
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
@@ -186,109 +189,6 @@ async def test_a_keyboard_grabbed_elsewhere_is_link_down(
 # HidKeys
 
 
-class Descriptor:
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
-
-
-class OneHidPad(usb.backend.IBackend):  # type: ignore[misc]
-    """A pyusb backend with one HID pad: one interface, one interrupt IN endpoint 0x81."""
-
-    def __init__(self, vendor_id: int, product_id: int) -> None:
-        super().__init__()
-        self.vendor_id, self.product_id = vendor_id, product_id
-        self.reports: queue.Queue[bytes | None] = queue.Queue()  # None: unplugged
-        self.log: list[str] = []
-        self.read_threads: set[str] = set()
-        self.gone = False
-
-    def enumerate_devices(self) -> Iterator[str]:
-        yield "pad"
-
-    def get_device_descriptor(self, dev: str) -> Descriptor:
-        return Descriptor(
-            bLength=18, bDescriptorType=1, bcdUSB=0x0200, bDeviceClass=0, bDeviceSubClass=0,
-            bDeviceProtocol=0, bMaxPacketSize0=8, idVendor=self.vendor_id,
-            idProduct=self.product_id, bcdDevice=0x0100, iManufacturer=0, iProduct=0,
-            iSerialNumber=0, bNumConfigurations=1, address=4, bus=1, port_number=2,
-            port_numbers=(2,), speed=1,
-        )  # fmt: skip
-
-    def get_configuration_descriptor(self, dev: str, config: int) -> Descriptor:
-        if config != 0:
-            raise IndexError(config)
-        return Descriptor(
-            bLength=9, bDescriptorType=2, wTotalLength=34, bNumInterfaces=1,
-            bConfigurationValue=1, iConfiguration=0, bmAttributes=0xA0, bMaxPower=50,
-            extra_descriptors=[],
-        )  # fmt: skip
-
-    def get_interface_descriptor(self, dev: str, intf: int, alt: int, config: int) -> Descriptor:
-        if (intf, alt, config) != (0, 0, 0):
-            raise IndexError((intf, alt, config))
-        return Descriptor(
-            bLength=9, bDescriptorType=4, bInterfaceNumber=0, bAlternateSetting=0,
-            bNumEndpoints=1, bInterfaceClass=3, bInterfaceSubClass=0, bInterfaceProtocol=0,
-            iInterface=0, extra_descriptors=[],
-        )  # fmt: skip
-
-    def get_endpoint_descriptor(
-        self, dev: str, ep: int, intf: int, alt: int, config: int
-    ) -> Descriptor:
-        if ep != 0:
-            raise IndexError(ep)
-        return Descriptor(
-            bLength=7, bDescriptorType=5, bEndpointAddress=0x81, bmAttributes=0x03,
-            wMaxPacketSize=8, bInterval=10, bRefresh=0, bSynchAddress=0, extra_descriptors=[],
-        )  # fmt: skip
-
-    def open_device(self, dev: str) -> str:
-        self.log.append("open")
-        return "handle"
-
-    def close_device(self, handle: str) -> None:
-        self.log.append("close")
-
-    def get_configuration(self, handle: str) -> int:
-        return 1
-
-    def set_configuration(self, handle: str, value: int) -> None:
-        self.log.append(f"set configuration {value}")
-
-    def set_interface_altsetting(self, handle: str, intf: int, alt: int) -> None:
-        pass
-
-    def claim_interface(self, handle: str, intf: int) -> None:
-        self.log.append(f"claim {intf}")
-
-    def release_interface(self, handle: str, intf: int) -> None:
-        self.log.append(f"release {intf}")
-
-    def is_kernel_driver_active(self, handle: str, intf: int) -> bool:
-        return True
-
-    def detach_kernel_driver(self, handle: str, intf: int) -> None:
-        self.log.append(f"detach driver {intf}")
-
-    def attach_kernel_driver(self, handle: str, intf: int) -> None:
-        self.log.append(f"attach driver {intf}")
-
-    def intr_read(
-        self, handle: str, ep: int, intf: int, buff: array.array[int], timeout: int
-    ) -> int:
-        self.read_threads.add(threading.current_thread().name)
-        if not self.gone:
-            try:
-                report = self.reports.get(timeout=timeout / 1000)
-            except queue.Empty:
-                raise usb.core.USBTimeoutError("Operation timed out", -7, errno.ETIMEDOUT) from None
-            if report is not None:
-                buff[: len(report)] = array.array("B", report)
-                return len(report)
-            self.gone = True
-        raise usb.core.USBError("No such device (it may have been disconnected)", -4, errno.ENODEV)
-
-
 def current(pad: HidKeys) -> LinkState:
     """The pad's state now (a call: the type checker keeps no earlier narrowing)."""
     return pad.state
@@ -298,15 +198,25 @@ def hid_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("usb ")]
 
 
+async def no_hid_threads_within(seconds: float) -> list[str]:
+    """The HID reader threads still running after up to `seconds` (they end within a read)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while hid_threads() and loop.time() < deadline:  # noqa: ASYNC110 - threads, no event
+        await asyncio.sleep(0.01)
+    return hid_threads()
+
+
 async def test_reports_reach_the_loop_in_order_and_close_gives_the_pad_back() -> None:
-    backend = OneHidPad(0x1A2B, 0x3C4D)
+    bus = SimulatedUsbBus()
+    usb_pad = bus.add_hid_pad(0x1A2B, 0x3C4D)
     loop_thread = threading.get_ident()
     reports: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
     pad = HidKeys(
         0x1A2B,
         0x3C4D,
         on_report=lambda report: reports.put_nowait((report, threading.get_ident())),
-        backend=backend,
+        backend=bus,
     )
     await pad.open(timeout=2.0)
     try:
@@ -317,48 +227,107 @@ async def test_reports_reach_the_loop_in_order_and_close_gives_the_pad_back() ->
             bytes(8),
             bytes.fromhex("0000220000000000"),
         ]
-        for report in sent:
-            backend.reports.put(report)
+        assert usb_pad.send(*sent)
         got = [await asyncio.wait_for(reports.get(), timeout=2.0) for _ in sent]
         assert [report for report, _ in got] == sent
         assert {thread for _, thread in got} == {loop_thread}
-        assert backend.read_threads == {"usb 1a2b:3c4d"}  # the blocking reads ran elsewhere
+        assert usb_pad.read_threads == {"usb 1a2b:3c4d"}  # the blocking reads ran elsewhere
     finally:
         await pad.close()
     assert current(pad) is LinkState.DOWN
     assert hid_threads() == []
-    assert backend.log[:2] == ["open", "detach driver 0"]
-    assert "claim 0" in backend.log
-    assert backend.log[-3:] == ["release 0", "attach driver 0", "close"]
+    assert usb_pad.log[:2] == ["open", "detach driver 0"]
+    assert "claim 0" in usb_pad.log
+    assert usb_pad.log[-3:] == ["release 0", "attach driver 0", "close"]
+    assert not usb_pad.claimed  # the kernel's driver has it again
     await pad.close()
 
 
 async def test_an_unplugged_pad_is_link_down_and_its_thread_ends() -> None:
-    backend = OneHidPad(0x1A2B, 0x3C4D)
+    bus = SimulatedUsbBus()
+    usb_pad = bus.add_hid_pad(0x1A2B, 0x3C4D)
     states: list[LinkState] = []
     pad = HidKeys(
-        0x1A2B, 0x3C4D, on_report=lambda report: None, on_state=states.append, backend=backend
+        0x1A2B, 0x3C4D, on_report=lambda report: None, on_state=states.append, backend=bus
     )
     await pad.open(timeout=2.0)
-    backend.reports.put(None)
+    usb_pad.unplug()
     with pytest.raises(LinkDown, match="usb 1a2b:3c4d: device gone"):
         await pad.wait_down(timeout=2.0)
     assert states == [LinkState.CONNECTING, LinkState.UP, LinkState.DOWN]
+    assert await no_hid_threads_within(1.0) == []  # ended by itself, before any close()
     await pad.close()
-    assert hid_threads() == []
 
 
 async def test_a_pad_that_is_not_there_is_link_down_naming_it() -> None:
-    class NoDevices(OneHidPad):
-        def enumerate_devices(self) -> Iterator[str]:
-            yield from ()
-
-    pad = HidKeys(0x1A2B, 0x3C4D, on_report=lambda report: None, backend=NoDevices(0, 0))
+    pad = HidKeys(0x1A2B, 0x3C4D, on_report=lambda report: None, backend=SimulatedUsbBus())
     with pytest.raises(LinkDown, match="usb 1a2b:3c4d: not found"):
         await pad.open(timeout=2.0)
     assert pad.state is LinkState.DOWN
     await pad.close()
     assert hid_threads() == []
+
+
+async def test_a_pad_another_program_holds_is_link_down_busy() -> None:
+    bus = SimulatedUsbBus()
+    bus.add_hid_pad(0x1A2B, 0x3C4D)
+    first = HidKeys(0x1A2B, 0x3C4D, on_report=lambda report: None, backend=bus)
+    second = HidKeys(0x1A2B, 0x3C4D, on_report=lambda report: None, backend=bus)
+    await first.open(timeout=2.0)
+    try:
+        with pytest.raises(LinkDown, match=r"usb 1a2b:3c4d: cannot claim .*Resource busy"):
+            await second.open(timeout=2.0)
+        assert first.state is LinkState.UP
+    finally:
+        await first.close()
+        await second.close()
+    assert hid_threads() == []
+
+
+async def test_without_a_backend_hid_keys_uses_the_default_one_set_at_open() -> None:
+    bus = SimulatedUsbBus()
+    usb_pad = bus.add_hid_pad(0x1A86, 0xE010)
+    reports: asyncio.Queue[bytes] = asyncio.Queue()
+    pad = HidKeys(0x1A86, 0xE010, on_report=reports.put_nowait)  # made before the bus is set
+    assert default_usb_backend() is None
+    set_default_usb_backend(bus)
+    try:
+        await pad.open(timeout=2.0)
+        assert usb_pad.press(0x05)
+        assert await asyncio.wait_for(reports.get(), 2.0) == bytes.fromhex("0000050000000000")
+        assert await asyncio.wait_for(reports.get(), 2.0) == bytes(8)
+        await pad.close()
+    finally:
+        set_default_usb_backend(None)
+    # Back to pyusb's choice: here no libusb (elsewhere no such pad), so the pad is not found.
+    with pytest.raises(LinkDown, match="usb 1a86:e010"):
+        await pad.open(timeout=5.0)
+    assert usb_pad.log.count("open") == 1  # the simulated bus was not asked again
+    await pad.close()
+
+
+async def test_a_cancelled_open_leaves_no_reader_thread() -> None:
+    release = threading.Event()
+
+    class SlowBus(SimulatedUsbBus):
+        def claim_interface(self, dev_handle: Any, intf: int) -> None:
+            release.wait(2.0)
+            super().claim_interface(dev_handle, intf)
+
+    bus = SlowBus()
+    usb_pad = bus.add_hid_pad(0x1A2B, 0x3C4D)
+    pad = HidKeys(0x1A2B, 0x3C4D, on_report=lambda report: None, backend=bus)
+    opening = asyncio.create_task(pad.open(timeout=5.0))
+    await asyncio.sleep(0.05)
+    assert hid_threads() == ["usb 1a2b:3c4d"]
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    release.set()  # the claim goes through, then the thread sees it is not wanted
+    assert await no_hid_threads_within(1.0) == []
+    assert current(pad) is LinkState.DOWN
+    assert not usb_pad.claimed
+    assert usb_pad.log[-1] == "close"
 
 
 async def test_with_the_system_usb_library_a_missing_pad_is_link_down() -> None:

@@ -2,7 +2,8 @@
 `simulate` console and the tests.
 
 peers.py: serial devices as pure peers; buses.py: one port's device side; mqtt_peers.py: MQTT
-devices; hall.py: a whole hall config simulated; console.py: the technician's commands.
+devices; hall.py: a whole hall config simulated; console.py: the technician's commands;
+usb_hid.py: a USB bus as a pyusb backend, with HID call pads (in-process only).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from hall_controller.simulators.peers import (
     RatingPadPeer,
     Rf433ReceiverPeer,
 )
+from hall_controller.simulators.usb_hid import SimulatedHidPad, SimulatedUsbBus, bus_for_devices
 
 __all__ = [
     "BadArgument",
@@ -49,9 +51,12 @@ __all__ = [
     "Rf433ReceiverPeer",
     "SimulatedBus",
     "SimulatedHall",
+    "SimulatedHidPad",
+    "SimulatedUsbBus",
     "SimulatorError",
     "UnknownDevice",
     "Unsupported",
+    "bus_for_devices",
     "run_console",
     "stdin_lines",
 ]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import evdev
+import usb.backend
 import usb.core
 import usb.util
 from evdev import ecodes
@@ -22,6 +23,19 @@ _KEY_DOWN = 1  # evdev key values: 0 up, 1 down, 2 auto-repeat
 # The HID reader thread wakes this often to notice close().
 _HID_READ_TIMEOUT_MS = 100
 _HID_JOIN_S = 1.0
+# What HidKeys opens pads through when given no backend; None: pyusb's own choice (libusb).
+_default_usb_backend: usb.backend.IBackend | None = None
+
+
+def set_default_usb_backend(backend: usb.backend.IBackend | None) -> None:
+    """Make `backend` the USB of every HidKeys opened from now on without one; None: libusb."""
+    global _default_usb_backend
+    _default_usb_backend = backend
+
+
+def default_usb_backend() -> usb.backend.IBackend | None:
+    """The backend set by set_default_usb_backend(), or None (pyusb picks libusb)."""
+    return _default_usb_backend
 
 
 def key_name(code: int) -> str:
@@ -147,7 +161,11 @@ class EvdevKeys(_Presence):
 
 
 class HidKeys(_Presence):
-    """A USB HID pad read with pyusb on its own thread; each input report goes to on_report."""
+    """A USB HID pad read with pyusb on its own thread; each input report goes to on_report.
+
+    `backend` is the pyusb backend to find the pad with; None: the default backend at each
+    open (see set_default_usb_backend), and pyusb's choice (libusb) when none is set.
+    """
 
     def __init__(
         self,
@@ -157,14 +175,14 @@ class HidKeys(_Presence):
         on_report: Callable[[bytes], None],
         on_state: Callable[[LinkState], None] | None = None,
         interface: int = 0,
-        backend: Any = None,
+        backend: usb.backend.IBackend | None = None,
     ) -> None:
         super().__init__(f"usb {vendor_id:04x}:{product_id:04x}", on_state)
         self.vendor_id = vendor_id
         self.product_id = product_id
         self._on_report = on_report
         self._interface = interface
-        self._backend = backend  # None: pyusb picks libusb
+        self._backend = backend  # None: the default backend at each open
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -175,8 +193,9 @@ class HidKeys(_Presence):
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = loop.create_future()
         stop = threading.Event()
+        backend = self._backend if self._backend is not None else _default_usb_backend
         thread = threading.Thread(
-            target=self._run, args=(loop, opened, stop), name=self.name, daemon=True
+            target=self._run, args=(loop, opened, stop, backend), name=self.name, daemon=True
         )
         self._stop, self._thread = stop, thread
         self._set_state(LinkState.CONNECTING)
@@ -192,13 +211,22 @@ class HidKeys(_Presence):
         except LinkDown as exc:
             self._set_state(LinkState.DOWN, str(exc))
             raise
+        except asyncio.CancelledError:
+            stop.set()  # the thread lets the pad go (within a read timeout) and ends
+            opened.cancel()
+            self._set_state(LinkState.DOWN, f"{self.name}: open cancelled")
+            raise
         self._set_state(LinkState.UP)
 
     def _run(
-        self, loop: asyncio.AbstractEventLoop, opened: asyncio.Future[None], stop: threading.Event
+        self,
+        loop: asyncio.AbstractEventLoop,
+        opened: asyncio.Future[None],
+        stop: threading.Event,
+        backend: usb.backend.IBackend | None,
     ) -> None:
         try:
-            device, endpoint, detached = self._claim()
+            device, endpoint, detached = self._claim(backend)
         except LinkDown as exc:
             _post(loop, _settle, opened, exc)
             return
@@ -219,11 +247,11 @@ class HidKeys(_Presence):
         if not stop.is_set():
             _post(loop, self._lost, stop, reason)
 
-    def _claim(self) -> tuple[Any, Any, bool]:
+    def _claim(self, backend: usb.backend.IBackend | None) -> tuple[Any, Any, bool]:
         """Find the pad, take it from the kernel's HID driver and find its IN endpoint."""
         try:
             device = usb.core.find(
-                idVendor=self.vendor_id, idProduct=self.product_id, backend=self._backend
+                idVendor=self.vendor_id, idProduct=self.product_id, backend=backend
             )
         except usb.core.NoBackendError as exc:
             raise LinkDown(f"{self.name}: no USB library available ({exc})") from exc
