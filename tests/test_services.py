@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from hall_controller import services
 from hall_controller.app import open_hall
 from hall_controller.services import HallService
 from hall_controller.settings import load_settings
@@ -73,3 +75,35 @@ async def test_a_reply_comes_only_once_the_events_are_on_disk(
     # Read through the log's own reader: the committed rows, not the in-memory state.
     stored = event_log.events()
     assert [(e.type, e.data["number"]) for e in stored] == [("TicketIssued", reply.body["number"])]
+
+
+async def test_the_day_s_objects_are_frozen_as_it_goes_and_thawed_at_rollover(
+    demo_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full collections must not rescan the day's tickets (long loop pauses on a busy day);
+    the next day lets yesterday's go."""
+    monkeypatch.setattr(services, "FREEZE_EVERY", 5)
+    now = [T0]
+    service, event_log = open_hall(
+        load_settings(demo_config_path), tmp_path / "data", lambda: now[0]
+    )
+    event_log.start(asyncio.get_running_loop())
+    gc.unfreeze()
+    try:
+        for _ in range(4):
+            await service.issue_ticket(
+                theme="social", priority=None, id_number=None, channel="kiosk", actor="t"
+            )
+        assert gc.get_freeze_count() == 0
+        await service.issue_ticket(
+            theme="social", priority=None, id_number=None, channel="kiosk", actor="t"
+        )
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+
+        now[0] = T0 + 86_400
+        assert service.current().day == "2026-11-29"
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        await event_log.close()

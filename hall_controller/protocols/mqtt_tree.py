@@ -242,9 +242,12 @@ def _plain(value: object) -> object:
     return value
 
 
+# Built once: json.dumps with any option builds a new encoder per call, twice the cost.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def _dump(data: Mapping[str, object]) -> bytes:
-    text = json.dumps(_plain(data), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return text.encode("utf-8")
+    return _ENCODER.encode(_plain(data)).encode("utf-8")
 
 
 def _decode(fields: Fields, payload: bytes) -> dict[str, object] | None:
