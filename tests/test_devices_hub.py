@@ -364,3 +364,23 @@ async def test_a_silent_pad_is_lost_and_its_return_brings_a_snapshot(
         assert callpad.PadText(1, number) in feedback  # the snapshot: the called number
         assert callpad.PadLed(1, True) in feedback
         assert rig.hub.health()[0]["reconnects"] == 1
+
+
+async def test_the_board_is_told_before_the_pad_on_a_shared_line(rig: Rig) -> None:
+    """The pad is configured first, but the applicant watches the board: its frame goes first."""
+    await rig.settle(lambda: BUS in rig.wires.device_ends and rig.hub.devices["w1-led"].ready)
+    peer = rig.peer()
+    await rig.service.window_action("1", "open", actor="test")
+    await peer.drain()
+    number = await issue(rig.service)
+
+    await peer.send(callpad.key_frame(PAD, 1, "call"))
+    out = await peer.drain()
+
+    def first_end(found: Callable[[bytes], bool]) -> int:
+        return next(i for i in range(1, len(out) + 1) if found(out[:i]))
+
+    board_end = first_end(lambda data: bool(led_shows(LED, data, 11)))
+    pad_end = first_end(lambda data: any(f.address == 1 for f in frames(PAD, data)))
+    assert led_shows(LED, out, 11) == [BoardShow(f"请{number}号", blink=True)]
+    assert board_end < pad_end

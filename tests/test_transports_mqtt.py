@@ -11,8 +11,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 from mqtt_broker import Mosquitto, free_port
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hall_controller.transports.base import LinkState
 from hall_controller.transports.errors import LinkDown, LinkTimeout
@@ -538,3 +540,36 @@ async def test_a_broker_that_stops_reading_gets_everything_once_it_reads_again()
     numbers = [int.from_bytes(body[topic_end : topic_end + 4], "big") for body in publishes]
     assert numbers == list(range(count))
     assert link.dropped == 0
+
+
+async def test_flush_sends_what_is_queued_before_the_loop_moves_on(
+    mosquitto: Mosquitto, make_link: MakeLink
+) -> None:
+    """A display command goes out when flush() is called, even if the loop stays busy."""
+    topic = f"{HALL}/device/board-3/cmd/show"
+    arrived = threading.Event()
+    watcher = paho.Client(CallbackAPIVersion.VERSION2, client_id="watcher")
+    subscribed = threading.Event()
+    watcher.on_subscribe = lambda *args: subscribed.set()
+    watcher.on_message = lambda client, userdata, message: arrived.set()
+    watcher.connect(mosquitto.host, mosquitto.port)
+    watcher.subscribe(topic, 0)
+    watcher.loop_start()  # its own thread: it receives while this loop is blocked
+    try:
+        assert await asyncio.to_thread(subscribed.wait, WAIT_S)
+        controller = make_link("controller")
+        await controller.start(WAIT_S)
+
+        controller.publish(topic, b'{"ticket":"A012"}', qos=0)
+        controller.flush()
+        # The loop is blocked (as by a long callback): only a flushed message is on its way.
+        seen = arrived.wait(2.0)
+
+        assert seen
+        arrived.clear()
+        controller.publish(topic, b'{"ticket":"A013"}', qos=0)
+        assert not arrived.wait(0.5)  # not flushed: it waits for the loop
+        assert await asyncio.to_thread(arrived.wait, WAIT_S)
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()

@@ -144,7 +144,8 @@ class DeviceHub:
         self.gateway = MqttGateway(mqtt, self.topics, mqtt_devices) if mqtt is not None else None
         windows = sorted({d.config.window for d in self.devices.values() if d.config.window})
         self.by_window: dict[str, list[Device]] = {w: [] for w in windows}
-        for device in self.devices.values():
+        # Displays render first: the applicant watches the board; the clerk's pad can wait.
+        for device in sorted(self.devices.values(), key=_render_order):
             if device.config.window is not None:
                 self.by_window[device.config.window].append(device)
         self.tracker = ShowingTracker(windows)
@@ -245,6 +246,10 @@ class DeviceHub:
                     # One adapter's bug must not keep the window's other devices stale.
                     device.health.error(f"render failed: {type(exc).__name__}: {exc}")
                     log.exception("device_render_failed", device=device.id)
+        if self.mqtt is not None:
+            # Out now, not after the rest of this commit's watchers and whatever else is due in
+            # this loop iteration: the applicant is looking at the board.
+            self.mqtt.flush()
 
     def wake(self, device_id: str) -> bool:
         """A device announced its return (hot-plug): reconnect its link now."""
@@ -390,6 +395,11 @@ class DeviceHub:
         for device in self.by_window.get(window, ()):
             device.render(showing)
         return InputResult(True, "请评价", serving=showing.ticket is not None)
+
+
+def _render_order(device: Device) -> int:
+    """Window displays before every other kind; otherwise the config's order (a stable sort)."""
+    return 0 if device.config.profile.kind == "window_display" else 1
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -498,6 +498,11 @@ class MqttLink:
         except Exception as exc:
             self._report(f"{self.name}: reading from the broker failed", exc)
 
+    def flush(self) -> None:
+        """Write what is queued now rather than at the end of this loop iteration."""
+        if self._sock is not None and self._client.want_write():
+            self._writable()
+
     def _flush_soon(self) -> None:
         if not self._flush_due:
             self._flush_due = True
