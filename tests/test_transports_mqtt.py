@@ -14,7 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 from mqtt_broker import Mosquitto, free_port
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from hall_controller.transports.base import LinkState
 from hall_controller.transports.errors import LinkDown, LinkTimeout
@@ -573,3 +573,39 @@ async def test_flush_sends_what_is_queued_before_the_loop_moves_on(
     finally:
         watcher.disconnect()
         watcher.loop_stop()
+
+
+async def test_a_paho_failure_on_the_socket_reconnects_instead_of_spinning(
+    make_link: MakeLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller = make_link("controller")
+    inbox = Inbox()
+    controller.subscribe(EVENTS, 1, inbox)
+    states = StateLog()
+    controller.on_state = states
+    reported: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+    await controller.start(WAIT_S)
+    await confirm_subscribed(controller, inbox, f"{HALL}/device/probe/event/probe")
+    client = controller._client
+    real_loop_read = client.loop_read
+    calls = 0
+
+    def failing_once(max_packets: int = 1) -> MQTTErrorCode:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug in the packet reader")
+        return real_loop_read(max_packets)
+
+    monkeypatch.setattr(client, "loop_read", failing_once)
+
+    controller.publish(f"{HALL}/device/probe/event/probe", b"trigger", qos=1)
+    down = await states.wait_for(LinkState.DOWN)
+    await states.wait_for(LinkState.UP, after=down, within=RECONNECT_WAIT_S)
+
+    await confirm_subscribed(controller, inbox, f"{HALL}/device/probe/event/probe-2")
+    assert [c["message"] for c in reported] == [
+        f"{controller.name}: reading from the broker failed"
+    ]
+    assert calls < 100  # it did not spin on the readable socket

@@ -496,7 +496,7 @@ class MqttLink:
         try:
             self._client.loop_read()
         except Exception as exc:
-            self._report(f"{self.name}: reading from the broker failed", exc)
+            self._broken(f"{self.name}: reading from the broker failed", exc)
 
     def flush(self) -> None:
         """Write what is queued now rather than at the end of this loop iteration."""
@@ -520,7 +520,7 @@ class MqttLink:
         try:
             client.loop_write()
         except Exception as exc:
-            self._report(f"{self.name}: writing to the broker failed", exc)
+            self._broken(f"{self.name}: writing to the broker failed", exc)
         finally:
             if corked and sock is self._sock:
                 _cork(sock, False)
@@ -528,6 +528,13 @@ class MqttLink:
         if sock is not None and client.want_write() and not self._writer_on:
             self._writer_on = True
             self._running_loop().add_writer(sock, self._writable)
+
+    def _broken(self, message: str, exc: Exception) -> None:
+        """paho failed on the socket: report it, drop the connection and start over, rather
+        than have the loop call it again on a socket that stays ready."""
+        self._report(message, exc)
+        self._drop_socket()
+        self._connection_lost(f"{message}: {exc!r}")
 
     def _paho_socket_close(self, client: paho.Client, userdata: Any, sock: paho.SocketLike) -> None:
         # paho closes the socket right after this: it must be off the loop by then.
@@ -583,10 +590,11 @@ class MqttLink:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self._connection_lost(f"{self.name}: the broker closed the connection ({reason})")
+
+    def _connection_lost(self, why: str) -> None:
         if self._connack is not None and not self._connack.done():
-            self._connack.set_exception(
-                LinkDown(f"{self.name}: the broker closed the connection ({reason})")
-            )
+            self._connack.set_exception(LinkDown(why))
         if self._closed:
             return
         self._set_state(LinkState.DOWN)
