@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -106,4 +107,34 @@ async def test_the_day_s_objects_are_frozen_as_it_goes_and_thawed_at_rollover(
         assert gc.get_freeze_count() == 0
     finally:
         gc.unfreeze()
+        await event_log.close()
+
+
+async def test_a_due_snapshot_waits_for_a_lull_and_is_taken_in_it(
+    demo_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot stops the hall for milliseconds: not in a rush of commands, but right after."""
+    monkeypatch.setattr(services, "SNAPSHOT_QUIET_S", 0.3)
+    settings = load_settings(demo_config_path)
+    settings = dataclasses.replace(
+        settings, store=dataclasses.replace(settings.store, snapshot_every=5)
+    )
+    service, event_log = open_hall(settings, tmp_path / "data", lambda: T0)
+    event_log.start(asyncio.get_running_loop())
+    try:
+        for _ in range(6):  # back to back: due after the fifth, but no quiet gap yet
+            await service.issue_ticket(
+                theme="social", priority=None, id_number=None, channel="kiosk", actor="t"
+            )
+        await event_log.flush()
+        snapshot, _ = await asyncio.to_thread(event_log.load_day, "2026-11-28")
+        assert snapshot is None
+
+        await asyncio.sleep(0.6)  # the lull
+        await event_log.flush()
+        snapshot, replay = await asyncio.to_thread(event_log.load_day, "2026-11-28")
+        assert snapshot is not None
+        assert snapshot.seq == event_log.last_seq == 6
+        assert replay == []
+    finally:
         await event_log.close()

@@ -279,6 +279,11 @@ class EventLog:
         return self._next_seq
 
     @property
+    def closing(self) -> bool:
+        """True from the call to close() on: appends are refused."""
+        return self._closing
+
+    @property
     def stats(self) -> LogStats:
         """Counters of committed work as acknowledged on the loop."""
         return LogStats(
