@@ -46,6 +46,10 @@ SESSION_EXPIRY_S = 300
 MAX_QUEUED = 1000
 # Topics whose matching subscriptions are remembered (a hall has a few per device).
 MAX_ROUTES = 4096
+# How long a publish may wait to share a TCP segment with others (PUBACKs, a pad's beep and
+# the next display command): each segment costs a wake-up of the broker. What must go at
+# once is sent with flush().
+FLUSH_DELAY_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +138,7 @@ class MqttLink:
         self._held: deque[_Held] = deque()
         self._sock: paho.SocketLike | None = None  # the socket the loop watches
         self._sock_closed: asyncio.Future[None] | None = None
-        self._flush_due = False  # a loop_write is scheduled for the end of this iteration
+        self._flush_timer: asyncio.TimerHandle | None = None  # the next batched loop_write
         self._writer_on = False  # the loop waits for the socket to drain
         self._connack: asyncio.Future[ReasonCode] | None = None
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
@@ -225,6 +229,9 @@ class MqttLink:
                 self._drop_socket()
         finally:
             await self._cancel(self._housekeeping)
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
             for ack in self._acks.values():
                 if not ack.done():
                     ack.set_exception(LinkDown(f"{self.name}: stopped"))
@@ -301,7 +308,7 @@ class MqttLink:
         loop.add_reader(sock, self._readable)
         # CONNECT is queued: paho asked for a write from the worker thread, where it could not
         # be granted.
-        self._flush_soon()
+        self.flush()
 
     def _release_held(self) -> None:
         """Hand paho what was published during the connect: it sends or keeps it now."""
@@ -499,17 +506,19 @@ class MqttLink:
             self._broken(f"{self.name}: reading from the broker failed", exc)
 
     def flush(self) -> None:
-        """Write what is queued now rather than at the end of this loop iteration."""
+        """Write what is queued now rather than with the next batch (within FLUSH_DELAY_S)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         if self._sock is not None and self._client.want_write():
             self._writable()
 
     def _flush_soon(self) -> None:
-        if not self._flush_due:
-            self._flush_due = True
-            self._running_loop().call_soon(self._flush)
+        if self._flush_timer is None:
+            self._flush_timer = self._running_loop().call_later(FLUSH_DELAY_S, self._flush)
 
     def _flush(self) -> None:
-        self._flush_due = False
+        self._flush_timer = None
         self._writable()
 
     def _writable(self) -> None:
@@ -544,8 +553,8 @@ class MqttLink:
     def _paho_register_write(
         self, client: paho.Client, userdata: Any, sock: paho.SocketLike
     ) -> None:
-        # Everything published in this loop iteration goes out in one loop_write at its end,
-        # without asking the selector whether the socket is writable (it nearly always is).
+        # What is published within FLUSH_DELAY_S goes out in one loop_write, without asking the
+        # selector whether the socket is writable (it nearly always is).
         # From the connect's worker thread it is refused here and granted by _watch().
         if sock is self._sock and self._on_loop_thread():
             self._flush_soon()
