@@ -336,3 +336,20 @@ async def test_with_the_system_usb_library_a_missing_pad_is_link_down() -> None:
     with pytest.raises(LinkDown, match="usb 1a2b:3c4d"):
         await pad.open(timeout=5.0)
     await pad.close()
+
+
+async def test_a_pad_is_present_while_it_is_on_the_bus_claimed_or_not() -> None:
+    bus = SimulatedUsbBus()
+    usb_pad = bus.add_hid_pad(0x1A2B, 0x3C4D)
+    pad = HidKeys(0x1A2B, 0x3C4D, on_report=lambda report: None, backend=bus)
+    other = HidKeys(0x1A2B, 0x9999, on_report=lambda report: None, backend=bus)
+    assert pad.present()
+    assert not other.present()
+    await pad.open(timeout=2.0)
+    assert pad.present()
+
+    usb_pad.unplug()
+    assert not pad.present()
+    usb_pad.replug()
+    assert pad.present()
+    await pad.close()

@@ -121,6 +121,9 @@ class _KeyLink:
         await self._link.close()
 
     def present(self) -> bool:
+        # An input device's node (udev's by-id link) or, for a HID pad, its ids on the USB bus.
+        if isinstance(self._link, HidKeys):
+            return self._link.present()
         return self._path is None or Path(self._path).exists()
 
 

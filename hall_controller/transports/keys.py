@@ -186,6 +186,21 @@ class HidKeys(_Presence):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
+    def present(self) -> bool:
+        """Whether a device with the pad's vendor and product id is on the bus (claimed or not).
+
+        Blocking but brief (pyusb lists the bus; libusb keeps that list from hot-plug events):
+        meant for polling while the pad is lost, so that a replug is noticed at once.
+        """
+        backend = self._backend if self._backend is not None else _default_usb_backend
+        try:
+            found = usb.core.find(
+                idVendor=self.vendor_id, idProduct=self.product_id, backend=backend
+            )
+        except (usb.core.USBError, usb.core.NoBackendError):
+            return False
+        return found is not None
+
     async def open(self, timeout: float) -> None:
         """Find and claim the pad, then start reading (no-op if up); LinkDown if it is not there."""
         if self._state is LinkState.UP:
