@@ -27,7 +27,7 @@ HALL = "hall/h1"
 CONTROLLER_STATE = f"{HALL}/controller/$state"
 EVENTS = f"{HALL}/device/+/event/#"
 WAIT_S = 5.0
-# paho waits RECONNECT_MIN_S after a lost connection, doubling while the broker is away.
+# The link waits RECONNECT_MIN_S (±20%) after a lost connection, doubling while the broker is away.
 RECONNECT_WAIT_S = 15.0
 
 MakeLink = Callable[..., MqttLink]
