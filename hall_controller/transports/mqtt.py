@@ -351,6 +351,7 @@ class MqttLink:
                 async with asyncio.timeout(max(timeout, 0.0)):
                     await self._attempt_done.wait()
         self._client.disconnect()
+        self.flush()  # the DISCONNECT (and what waits before it) now, not with the next batch
         closed = self._sock_closed
         if self._sock is not None and closed is not None:
             with contextlib.suppress(TimeoutError):
