@@ -445,6 +445,7 @@ class MqttLink:
                     )
                 if self.dropped != dropped:
                     raise LinkDown(f"{self.name}: not connected, QoS 0 publish to {topic} dropped")
+                self.flush()  # someone waits for its acknowledgement: no batching delay
                 # on_publish runs on this thread, after this returns: the mid is known first.
                 ack: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
                 self._acks[info.mid] = ack
