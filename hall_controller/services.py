@@ -790,8 +790,10 @@ class HallService:
             self._set_hall(Hall.new_day(self.config, day, self.tz))
             self._forecast = None
             self._since_snapshot = 0
-            # Yesterday's frozen objects become collectable again (cycles among them included).
+            # Yesterday's frozen objects become collectable again, and garbage cycles among them
+            # are collected now, once, before the next freeze could keep them for good.
             gc.unfreeze()
+            gc.collect()
             # Keep yesterday's replies for retries that straddle the rollover; drop older.
             keep = {self.hall.day, _previous_day(day)}
             self._replies = {k: r for k, r in self._replies.items() if r.day in keep}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -78,6 +79,13 @@ async def test_a_reply_comes_only_once_the_events_are_on_disk(
     assert [(e.type, e.data["number"]) for e in stored] == [("TicketIssued", reply.body["number"])]
 
 
+class Cycle:
+    """An object that refers to itself: only the cyclic collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
 async def test_the_day_s_objects_are_frozen_as_it_goes_and_thawed_at_rollover(
     demo_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,6 +99,8 @@ async def test_the_day_s_objects_are_frozen_as_it_goes_and_thawed_at_rollover(
     event_log.start(asyncio.get_running_loop())
     gc.unfreeze()
     try:
+        cycle = Cycle()  # something of the day's that will die inside a reference cycle
+        gone = weakref.ref(cycle)
         for _ in range(4):
             await service.issue_ticket(
                 theme="social", priority=None, id_number=None, channel="kiosk", actor="t"
@@ -99,12 +109,15 @@ async def test_the_day_s_objects_are_frozen_as_it_goes_and_thawed_at_rollover(
         await service.issue_ticket(
             theme="social", priority=None, id_number=None, channel="kiosk", actor="t"
         )
-        frozen = gc.get_freeze_count()
-        assert frozen > 0
+        assert gc.get_freeze_count() > 0
+        del cycle
+        gc.collect()
+        assert gone() is not None  # frozen: not even a full collection looks at it
 
         now[0] = T0 + 86_400
         assert service.current().day == "2026-11-29"
         assert gc.get_freeze_count() == 0
+        assert gone() is None  # yesterday's garbage was collected at the rollover
     finally:
         gc.unfreeze()
         await event_log.close()
