@@ -2,9 +2,9 @@
 
 paho runs in its external-loop mode: the loop watches the socket and calls `loop_read` and
 `loop_write`; a task calls `loop_misc` (keepalive) every second; this link reconnects with its
-own backoff. Every paho callback therefore runs on the loop thread, and a reply published from a
-message handler is written in the same loop iteration. Only the TCP connect of an attempt runs
-in a worker thread (paho's connect blocks).
+own backoff. Every paho callback therefore runs on the loop thread. A publish is written within
+FLUSH_DELAY_S, in one TCP segment with whatever else was published meanwhile, or at once by
+flush(). Only the TCP connect of an attempt runs in a worker thread (paho's connect blocks).
 
 Not aiomqtt: an aiomqtt 2.x client that receives at QoS 1 sends its own publishes only when the
 next message comes in.
