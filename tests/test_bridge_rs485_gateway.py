@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import waiting
 from mqtt_broker import Mosquitto
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU
@@ -93,12 +94,8 @@ def write_config(tmp_path: Path, broker: Mosquitto, ports: dict[str, Path]) -> P
 
 
 async def eventually(test: Callable[[], bool], what: str, within: float = WAIT_S) -> None:
-    """Poll until `test()` holds (for state that no message announces)."""
-    for _ in range(int(within / 0.02)):
-        if test():
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail(f"{what}: not within {within} s")
+    """Poll until `test()` holds, with this file's longer default wait."""
+    await waiting.eventually(test, what, within)
 
 
 # --- the devices on the buses, played by the test --------------------------------------------

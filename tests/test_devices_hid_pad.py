@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from waiting import eventually
 
 from hall_controller.app import open_hall
 from hall_controller.device_port import ServiceHallPort
@@ -36,7 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PROFILES = load_profiles(ROOT / "device_profiles")
 T0 = 1795831200.0  # 2026-11-28 10:00 in Guangzhou
 VENDOR, PRODUCT = 0x1A86, 0xE010  # device_profiles/usb-hid-callpad.toml
-WAIT_S = 5.0
 
 
 def hid_pad(device_id: str, window: str) -> DeviceConfig:
@@ -53,18 +53,6 @@ def hid_pad(device_id: str, window: str) -> DeviceConfig:
 
 def hid_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("usb ")]
-
-
-async def eventually(check: Callable[[], object], what: str, within: float = WAIT_S) -> None:
-    """Wait until check() is true (polling); fails the test otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    if not check():
-        pytest.fail(f"never happened: {what}")
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@ in-memory lines that deliver one byte at a time."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from waiting import eventually
 
 from hall_controller.profiles import DeviceProfile, ModbusDisplaySettings, Rf433Settings
 from hall_controller.profiles import load_profiles as _load_profiles
@@ -49,18 +50,6 @@ async def read_frames(link: ByteLink, decoder: FrameDecoder, count: int) -> list
         while len(frames) < count:
             frames += decoder.feed(await link.read(WAIT_S))
     return frames
-
-
-async def eventually(check: Callable[[], object], what: str, within: float = WAIT_S) -> None:
-    """Wait until check() is true (polling); fails the test otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    if not check():
-        pytest.fail(f"never happened: {what}")
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
 from mqtt_broker import Mosquitto
+from waiting import eventually
 
 from hall_controller.app import open_hall
 from hall_controller.device_port import ServiceHallPort
@@ -70,18 +71,6 @@ SERIAL_HALL = [
     device("rf", "rf433-receiver", None, "ports/rf", remotes={REMOTE: "2"}),
     device("buttons-3", "gpio-call-buttons", "3"),
 ]
-
-
-async def eventually(check: Callable[[], object], what: str, within: float = WAIT_S) -> None:
-    """Wait until check() is true (polling); fails the test otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    if not check():
-        pytest.fail(f"never happened: {what}")
 
 
 def shows(hall: SimulatedHall, device_id: str) -> dict[str, object]:

@@ -3,14 +3,14 @@ and the controller's own MQTT device adapters talking to them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from mqtt_broker import Mosquitto
+from waiting import eventually
 
 from hall_controller.devices.base import Device, DeviceContext
 from hall_controller.devices.health import DeviceState
@@ -56,18 +56,6 @@ class Inbox:
 
     def payloads(self, topic: str) -> list[bytes]:
         return [m.payload for m in self.messages if m.topic == topic]
-
-
-async def eventually(check: Callable[[], object], what: str, within: float = WAIT_S) -> None:
-    """Wait until check() is true (polling); fails the test otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    if not check():
-        pytest.fail(f"never happened: {what}")
 
 
 @pytest.fixture
