@@ -815,7 +815,7 @@ async def run_controller_side(
         assert stack.mqtt is not None
         link, hub = stack.mqtt, stack.hub
         async with asyncio.timeout(CONNECT_S):
-            while link.state is not LinkState.UP:  # noqa: ASYNC110 - paho's thread sets it
+            while link.state is not LinkState.UP:  # noqa: ASYNC110 - the hub holds on_state
                 await asyncio.sleep(0.02)
         began = time.perf_counter()
         await asyncio.wait_for(prepare_hall(controller.service, windows, tickets), PREPARE_S)

@@ -20,7 +20,7 @@ from pymodbus.pdu.register_message import (
 from hall_controller.profiles import DeviceKind, ModbusDisplaySettings
 from hall_controller.protocols import callpad, led_board, mqtt_tree, numeric_display, rating_pad
 from hall_controller.protocols.callpad import CallPadCodec
-from hall_controller.protocols.framed import FrameDecoder
+from hall_controller.protocols.framed import Frame, FrameDecoder, Framing
 from hall_controller.protocols.led_board import LedBoardCodec
 from hall_controller.protocols.rating_pad import RatingPadCodec
 
@@ -130,38 +130,53 @@ def _text(data: Mapping[str, object], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-class CallPadBridge(DeviceBridge):
-    """A framed clerk keypad: keys -> `event/key`, `cmd/feedback` -> text, lamp and beeps."""
+class _FramedPadBridge(DeviceBridge):
+    """A pad that speaks a framing on the bus: frames decoded, this pad's handed to _frame."""
 
-    kind: DeviceKind = "call_pad"
-    commands = ("feedback",)
-
-    def __init__(self, device: BridgedDevice) -> None:
+    def __init__(self, device: BridgedDevice, framing: Framing) -> None:
         super().__init__(device)
-        assert isinstance(device.profile.codec, CallPadCodec)
-        self.codec = device.profile.codec
-        self._decoder = FrameDecoder(self.codec.framing)
+        self._decoder = FrameDecoder(framing)
 
     @property
     def bad_frames(self) -> int:
         """Broken frames seen on the bus (all addresses)."""
         return self._decoder.errors
 
+    def heard(self, data: bytes) -> Heard:
+        """What this pad said: pongs and its key or score events."""
+        heard = Heard()
+        for frame in self._decoder.feed(data):
+            if frame.address == self.address:
+                self._frame(frame, heard)
+        return heard
+
+    def _frame(self, frame: Frame, heard: Heard) -> None:
+        """Add what one of this pad's frames means to `heard` (each pad kind decodes its own)."""
+        raise NotImplementedError
+
+
+class CallPadBridge(_FramedPadBridge):
+    """A framed clerk keypad: keys -> `event/key`, `cmd/feedback` -> text, lamp and beeps."""
+
+    kind: DeviceKind = "call_pad"
+    commands = ("feedback",)
+
+    def __init__(self, device: BridgedDevice) -> None:
+        assert isinstance(device.profile.codec, CallPadCodec)
+        self.codec = device.profile.codec
+        super().__init__(device, self.codec.framing)
+
     def ping(self) -> bytes | None:
         """The pad answers a ping with a pong."""
         return callpad.ping(self.codec, self.address)
 
-    def heard(self, data: bytes) -> Heard:
-        """Keys and pongs of this pad."""
-        heard = Heard()
-        for frame in self._decoder.feed(data):
-            item = callpad.parse(self.codec, frame) if frame.address == self.address else None
-            if item is None:
-                continue
-            heard.answered = True
-            if isinstance(item, callpad.PadKey):
-                heard.events.append(("key", mqtt_tree.encode_event("key", {"key": item.action})))
-        return heard
+    def _frame(self, frame: Frame, heard: Heard) -> None:
+        item = callpad.parse(self.codec, frame)
+        if item is None:
+            return
+        heard.answered = True
+        if isinstance(item, callpad.PadKey):
+            heard.events.append(("key", mqtt_tree.encode_event("key", {"key": item.action})))
 
     def _command(self, name: str, data: Mapping[str, object]) -> list[bytes]:
         frames = []
@@ -206,9 +221,11 @@ class WindowDisplayBridge(DeviceBridge):
         return self._clear() if showing is None else self._show(showing, blink=False)
 
     def _show(self, showing: Mapping[str, object], *, blink: bool) -> list[bytes]:
+        """The frames that show `showing` (each display model builds its own)."""
         raise NotImplementedError
 
     def _clear(self) -> list[bytes]:
+        """The frames that blank the display (each display model builds its own)."""
         raise NotImplementedError
 
     def board_text(self, showing: Mapping[str, object]) -> str:
@@ -302,39 +319,29 @@ class ModbusDisplayBridge(WindowDisplayBridge):
         ]
 
 
-class RatingPadBridge(DeviceBridge):
+class RatingPadBridge(_FramedPadBridge):
     """A 4- or 5-key rating pad: `cmd/ask_rating`, `cmd/rating_done`, keys -> `event/rating`."""
 
     kind: DeviceKind = "rating_pad"
     commands = ("ask_rating", "rating_done")
 
     def __init__(self, device: BridgedDevice) -> None:
-        super().__init__(device)
         assert isinstance(device.profile.codec, RatingPadCodec)
         self.codec = device.profile.codec
-        self._decoder = FrameDecoder(self.codec.framing)
-
-    @property
-    def bad_frames(self) -> int:
-        """Broken frames seen on the bus (all addresses)."""
-        return self._decoder.errors
+        super().__init__(device, self.codec.framing)
 
     def ping(self) -> bytes | None:
         """The pad answers a ping with a pong."""
         return rating_pad.ping(self.codec, self.address)
 
-    def heard(self, data: bytes) -> Heard:
-        """Scores (the profile maps key codes onto the 5 levels) and pongs of this pad."""
-        heard = Heard()
-        for frame in self._decoder.feed(data):
-            item = rating_pad.parse(self.codec, frame) if frame.address == self.address else None
-            if item is None:
-                continue
-            heard.answered = True
-            if isinstance(item, rating_pad.RatingKey):
-                payload = mqtt_tree.encode_event("rating", {"score": item.score})
-                heard.events.append(("rating", payload))
-        return heard
+    def _frame(self, frame: Frame, heard: Heard) -> None:
+        # Scores: the profile maps key codes onto the 5 levels.
+        item = rating_pad.parse(self.codec, frame)
+        if item is None:
+            return
+        heard.answered = True
+        if isinstance(item, rating_pad.RatingKey):
+            heard.events.append(("rating", mqtt_tree.encode_event("rating", {"score": item.score})))
 
     def _command(self, name: str, data: Mapping[str, object]) -> list[bytes]:
         if name == "ask_rating":
@@ -347,15 +354,19 @@ class RatingPadBridge(DeviceBridge):
         return [rating_pad.idle(self.codec, self.address)]
 
 
+# The bridge of each profile driver the gateway bridges.
+BRIDGES: Mapping[str, type[DeviceBridge]] = {
+    "framed_callpad": CallPadBridge,
+    "framed_led": LedBoardBridge,
+    "modbus_numeric": ModbusDisplayBridge,
+    "framed_rating": RatingPadBridge,
+}
+
+
 def make_bridge(device: BridgedDevice) -> DeviceBridge:
     """The bridge for the device's driver; ValueError for drivers the gateway does not bridge."""
     driver = device.profile.driver
-    if driver == "framed_callpad":
-        return CallPadBridge(device)
-    if driver == "framed_led":
-        return LedBoardBridge(device)
-    if driver == "modbus_numeric":
-        return ModbusDisplayBridge(device)
-    if driver == "framed_rating":
-        return RatingPadBridge(device)
-    raise ValueError(f"{device.id}: the gateway does not bridge the {driver} driver")
+    bridge = BRIDGES.get(driver)
+    if bridge is None:
+        raise ValueError(f"{device.id}: the gateway does not bridge the {driver} driver")
+    return bridge(device)

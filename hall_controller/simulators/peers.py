@@ -102,6 +102,7 @@ class _FramedPeer:
         return bytes(out)
 
     def _frame(self, frame: Frame, at: float) -> bytes:
+        """Act on one frame addressed to this device; its answer (each device kind its own)."""
         raise NotImplementedError
 
 

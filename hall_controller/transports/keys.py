@@ -18,6 +18,7 @@ from evdev import ecodes
 
 from .base import LinkState
 from .errors import LinkDown, LinkTimeout
+from .threads import post, settle
 
 _KEY_DOWN = 1  # evdev key values: 0 up, 1 down, 2 auto-repeat
 # The HID reader thread wakes this often to notice close().
@@ -243,9 +244,9 @@ class HidKeys(_Presence):
         try:
             device, endpoint, detached = self._claim(backend)
         except LinkDown as exc:
-            _post(loop, _settle, opened, exc)
+            post(loop, settle, opened, exc)
             return
-        _post(loop, _settle, opened, None)
+        post(loop, settle, opened, None)
         reason = f"{self.name}: closed"
         try:
             while not stop.is_set():
@@ -254,13 +255,13 @@ class HidKeys(_Presence):
                 except usb.core.USBTimeoutError:
                     continue
                 if not stop.is_set():
-                    _post(loop, self._on_report, bytes(report))
+                    post(loop, self._on_report, bytes(report))
         except usb.core.USBError as exc:
             reason = f"{self.name}: {_usb_problem(exc)}"
         finally:
             self._unclaim(device, detached)
         if not stop.is_set():
-            _post(loop, self._lost, stop, reason)
+            post(loop, self._lost, stop, reason)
 
     def _claim(self, backend: usb.backend.IBackend | None) -> tuple[Any, Any, bool]:
         """Find the pad, take it from the kernel's HID driver and find its IN endpoint."""
@@ -327,18 +328,3 @@ def _usb_problem(exc: Exception) -> str:
     if isinstance(exc, usb.core.USBError) and exc.errno == errno.ENODEV:
         return f"device gone ({exc})"
     return str(exc)
-
-
-def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: Any) -> None:
-    """Run callback on the loop thread; nothing to do if the loop is already gone."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(callback, *args)
-
-
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)

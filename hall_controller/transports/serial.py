@@ -8,7 +8,6 @@ import functools
 import os
 import threading
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import serial_asyncio_fast
 
 from .base import ByteLink, LinkState
 from .errors import LinkDown, LinkTimeout
+from .threads import post, settle
 
 # Unread input beyond this pauses the port (the kernel buffers the rest, then flow control).
 _READ_HIGH_WATER = 256 * 1024
@@ -109,21 +109,6 @@ class _Inbox(asyncio.Protocol):
         return data
 
 
-def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: Any) -> None:
-    """Run callback on the loop thread; nothing to do if the loop is already gone."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(callback, *args)
-
-
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
-
-
 class _PortThread:
     """An rfc2217 port owned by one thread: blocking reads, each posted to the loop."""
 
@@ -150,23 +135,23 @@ class _PortThread:
                 timeout=_THREAD_POLL_S,
             )
         except (OSError, ValueError, serial.SerialException) as exc:
-            _post(self._loop, _settle, self.opened, exc)
-            _post(self._loop, self._inbox.connection_lost, exc)
+            post(self._loop, settle, self.opened, exc)
+            post(self._loop, self._inbox.connection_lost, exc)
             return
         self.port = port
-        _post(self._loop, _settle, self.opened, None)
+        post(self._loop, settle, self.opened, None)
         error: Exception | None = None
         try:
             while not self.stop.is_set():
                 data = port.read(port.in_waiting or 1)
                 if data:
-                    _post(self._loop, self._inbox.data_received, data)
+                    post(self._loop, self._inbox.data_received, data)
         except (OSError, serial.SerialException) as exc:
             error = exc
         finally:
             with contextlib.suppress(OSError, serial.SerialException):
                 port.close()
-            _post(self._loop, self._inbox.connection_lost, error)
+            post(self._loop, self._inbox.connection_lost, error)
 
 
 class SerialLink(ByteLink):
