@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, TypeVar
@@ -36,6 +37,8 @@ from hall_controller.protocols.rf433 import Rf433Layout
 
 __all__ = [
     "KINDS",
+    "KIOSK_KINDS",
+    "AnnouncerSettings",
     "DeviceConfig",
     "DeviceKind",
     "DeviceProfile",
@@ -53,10 +56,39 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-DeviceKind = Literal["call_pad", "window_display", "rating_pad"]
-KINDS: tuple[DeviceKind, ...] = ("call_pad", "window_display", "rating_pad")
-TransportKind = Literal["serial", "mqtt", "gpio", "evdev", "usb"]
-TRANSPORTS: tuple[TransportKind, ...] = ("serial", "mqtt", "gpio", "evdev", "usb")
+DeviceKind = Literal[
+    "call_pad",
+    "window_display",
+    "rating_pad",
+    "ticket_printer",
+    "card_reader",
+    "code_scanner",
+    "announcer",
+]
+KINDS: tuple[DeviceKind, ...] = (
+    "call_pad",
+    "window_display",
+    "rating_pad",
+    "ticket_printer",
+    "card_reader",
+    "code_scanner",
+    "announcer",
+)
+# Kiosk devices belong to a kiosk (screen + printer + card reader + scanner), not a window.
+KIOSK_KINDS: frozenset[DeviceKind] = frozenset({"ticket_printer", "card_reader", "code_scanner"})
+# tcp: a raw socket (a network printer's port 9100); pcsc: a reader through pcscd (pyscard);
+# audio: the edge box's own sound output.
+TransportKind = Literal["serial", "mqtt", "gpio", "evdev", "usb", "tcp", "pcsc", "audio"]
+TRANSPORTS: tuple[TransportKind, ...] = (
+    "serial",
+    "mqtt",
+    "gpio",
+    "evdev",
+    "usb",
+    "tcp",
+    "pcsc",
+    "audio",
+)
 SCORES = (1, 2, 3, 4, 5)
 
 
@@ -166,6 +198,29 @@ class DeviceProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class AnnouncerSettings:
+    """How the hall's announcers speak: the hall config's [announcer] table."""
+
+    # Language -> template; "{ticket}" and "{window}" are filled in ("请 {ticket} 号 ...").
+    templates: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(
+            {
+                "zh": "请 {ticket} 号 到 {window} 号窗口 办理",
+                "en": "Number {ticket}, please go to window {window}",
+            }
+        )
+    )
+    languages: tuple[str, ...] = ("zh",)  # spoken one after the other, in this order
+    one_as_yao: bool = False  # read the digit 1 as "幺" (clearer over loudspeakers)
+    repeat: int = 1  # how many times each announcement is spoken
+    chime: bool = True  # a chime before each announcement
+    timezone: str = "Asia/Shanghai"  # the hall's; quiet hours and volume are hall-local times
+    quiet_hours: tuple[tuple[time, time], ...] = ()  # [start, end): calls are not spoken
+    volume: tuple[tuple[time, int], ...] = ()  # from this time on, this volume in percent
+    clips_dir: Path | None = None  # recorded-clip mode: the hall's own WAV clips
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceConfig:
     """One device in the hall: its model's profile and where it is (window, port, address)."""
 
@@ -177,6 +232,8 @@ class DeviceConfig:
     pins: Mapping[str, int]
     remotes: Mapping[int, str]
     transfer_to: str | None = None  # the window a call pad's transfer key sends tickets to
+    kiosk: str | None = None  # the kiosk a printer, card reader or scanner is part of
+    zone: str | None = None  # the speaker zone an announcer speaks in (None: every window)
 
 
 def resolve_port(port: str, data_dir: Path) -> str:

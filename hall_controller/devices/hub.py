@@ -19,7 +19,14 @@ from hall_controller.devices.base import Device, DeviceContext
 from hall_controller.devices.bus import SerialBus
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.local_pads import GpioCallPad, HidCallPad, KeyboardCallPad
-from hall_controller.devices.model import DeviceInput, InputResult, KeyPressed, RatingGiven
+from hall_controller.devices.model import (
+    CardPresented,
+    CodeScanned,
+    DeviceInput,
+    InputResult,
+    KeyPressed,
+    RatingGiven,
+)
 from hall_controller.devices.mqtt_devices import (
     MqttCallPad,
     MqttDevice,
@@ -365,11 +372,14 @@ class DeviceHub:
         task.add_done_callback(self._inputs.discard)
 
     async def _handle(self, item: DeviceInput, device: Device) -> None:
+        if isinstance(item, CardPresented | CodeScanned):
+            self._kiosk_input(item)
+            return
         lock = self._window_locks.setdefault(item.window, asyncio.Lock())
         async with lock:
             await self._carry_out(item, device)
 
-    async def _carry_out(self, item: DeviceInput, device: Device) -> None:
+    async def _carry_out(self, item: KeyPressed | RatingGiven, device: Device) -> None:
         actor = f"device:{device.id}"
         # Debug only: every key is in the event log already (actor device:<id>), and a log line
         # per key was a seventh of the loop's time at 200 keys a second.
@@ -387,6 +397,10 @@ class DeviceHub:
             if showing is None or showing.rating_ticket is None:
                 return
             await self.port.rate(showing.rating_ticket, item.score, actor)
+
+    def _kiosk_input(self, item: CardPresented | CodeScanned) -> None:
+        """A card or code at a kiosk: handed to the kiosk's screen through the hall port."""
+        log.info("kiosk_input", device=item.device_id, kiosk=item.kiosk, input=type(item).__name__)
 
     def _ask_rating(self, window: str) -> InputResult:
         showing = self.tracker.ask_rating(self.port.hall(), window)

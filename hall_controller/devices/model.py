@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hall_controller.protocols.sam_idcard import IdCardText
+
 RatingPrompt = Literal["asking", "idle"]
 
 
@@ -42,7 +44,61 @@ class RatingGiven:
     score: int
 
 
-DeviceInput = KeyPressed | RatingGiven
+@dataclass(frozen=True, slots=True)
+class ContactCard:
+    """A contact card in a PC/SC reader (social security card and the like)."""
+
+    atr: str  # the answer to reset, hex
+    card_number: str | None  # what the card says its number is, when it says
+
+
+@dataclass(frozen=True, slots=True)
+class CardPresented:
+    """A card read at a kiosk's reader; the ID card's text is personal data, kept only in memory."""
+
+    device_id: str
+    kiosk: str | None
+    card: IdCardText | ContactCard
+
+
+@dataclass(frozen=True, slots=True)
+class CodeScanned:
+    """A code scanned at a kiosk: an appointment code, a ticket's QR code, anything."""
+
+    device_id: str
+    kiosk: str | None
+    code: str
+
+
+KioskInput = CardPresented | CodeScanned
+DeviceInput = KeyPressed | RatingGiven | CardPresented | CodeScanned
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPrint:
+    """One ticket as a printer puts it on paper: every text already chosen by the hall's layout."""
+
+    hall_name: str
+    theme_name: str
+    number: str  # "A012", printed very large
+    priority_mark: str | None  # e.g. "优先 长者"; None for a regular ticket
+    people_ahead: int | None  # None: not shown
+    wait_minutes: int | None  # the estimated wait; None: not shown
+    issued_at: str  # hall-local, "2026-11-28 09:41"
+    qr_url: str | None  # the ticket's live status page; None: no QR code
+    footer: str  # may hold several lines ("\n")
+    reprint: bool = False  # a reprint (补打) is marked as such
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A call to be spoken: which ticket goes to which window, and whether it is a recall."""
+
+    ticket: str  # "A012"
+    window: str  # the window's id, e.g. "3"
+    window_name_zh: str
+    window_name_en: str
+    recall: bool
 
 
 @dataclass(frozen=True, slots=True)
