@@ -279,3 +279,35 @@ def test_mask_shows_only_the_first_and_last_four() -> None:
 )
 def test_mask_of_short_values(raw: str, masked: str) -> None:
     assert mask_id_number(raw) == masked
+
+
+# ------------------------------------------------------------------ names on screens
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [
+        ("张三丰", "张*丰"),
+        ("张三", "张*"),
+        ("欧阳娜娜", "欧**娜"),
+        ("买买提·艾力", "买****力"),
+        (" 李四 ", "李*"),  # the card pads names with spaces
+        ("王", "*"),
+        ("", ""),
+    ],
+)
+def test_a_name_on_screen_keeps_only_its_first_and_last_characters(name: str, masked: str) -> None:
+    from hall_controller.core.identity import mask_name
+
+    assert mask_name(name) == masked
+
+
+@given(st.text(alphabet="张王李欧阳娜丰三·", min_size=3, max_size=12))
+def test_a_masked_name_hides_every_middle_character(name: str) -> None:
+    from hall_controller.core.identity import mask_name
+
+    masked = mask_name(name)
+    assert len(masked) == len(name)
+    assert masked[0] == name[0]
+    assert masked[-1] == name[-1]
+    assert set(masked[1:-1]) == {"*"}

@@ -903,6 +903,19 @@ def busy_morning() -> tuple[Hall, list[Event]]:
     run(hall.call_next("g2", at=T0 + 950, actor="clerk-2"))  # B002, sent to g2
     run(hall.finish("g2", at=T0 + 1200, actor="clerk-2"))
     run(hall.issue(theme="B", priority=None, channel="kiosk", at=T0 + 1300, actor="kiosk-1"))
+    run(
+        hall.reserve(
+            theme="C", priority=None, channel="kiosk", printer="p1", at=T0 + 1310, actor="k1"
+        )
+    )
+    run(hall.confirm_printed("C002", at=T0 + 1311, actor="k1"))
+    run(
+        hall.reserve(
+            theme="C", priority=None, channel="kiosk", printer="p1", at=T0 + 1320, actor="k1"
+        )
+    )
+    run(hall.void("C003", "paper out", at=T0 + 1321, actor="k1"))
+    run(hall.reprint("C002", "p2", "torn", at=T0 + 1330, actor="manager"))
     return hall, log
 
 

@@ -54,6 +54,43 @@ class TicketIssued(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TicketReserved(Event):
+    """A kiosk took a number to print; the ticket is issued only once the print is confirmed."""
+
+    type_name: ClassVar[str] = "TicketReserved"
+    ticket_id: str
+    number: str
+    serial: int
+    theme: str
+    priority: str | None
+    channel: str
+    appointment_at: float | None = None
+    age_band: str | None = None
+    person_hash: str | None = None
+    printer: str | None = None  # the device printing it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketVoided(Event):
+    """A reserved number was given up (its print failed): never issued, never reused."""
+
+    type_name: ClassVar[str] = "TicketVoided"
+    ticket_id: str
+    number: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketReprinted(Event):
+    """A waiting ticket was printed again (补打), by whom and on which printer."""
+
+    type_name: ClassVar[str] = "TicketReprinted"
+    ticket_id: str
+    printer: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TicketCalled(Event):
     """A window called a ticket (叫号), with the rule that chose it and what it weighed."""
 
@@ -191,6 +228,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
     for cls in (
         TicketIssued,
+        TicketReserved,
+        TicketVoided,
+        TicketReprinted,
         TicketCalled,
         TicketRecalled,
         ServiceStarted,

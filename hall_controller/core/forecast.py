@@ -65,6 +65,10 @@ class Forecast:
             ahead = bisect_left(line.regular, entry) + bisect_left(line.priority, entry)
             expected = hall.service_time_s(entry.theme)
             return Estimate(ahead + 1, ahead, ahead * expected)
+        return self.estimate_entry(hall, entry, now)
+
+    def estimate_entry(self, hall: Hall, entry: QueueEntry, now: float) -> Estimate:
+        """Where a ticket with this entry stands (or would, if it is still being printed)."""
         ahead = queue_rank(hall, entry)
         if entry.theme in self.intervals:
             interval = self.intervals[entry.theme]

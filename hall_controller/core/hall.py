@@ -26,8 +26,11 @@ from .events import (
     TicketNoShow,
     TicketRated,
     TicketRecalled,
+    TicketReprinted,
+    TicketReserved,
     TicketReturned,
     TicketTransferred,
+    TicketVoided,
     WindowClosed,
     WindowOpened,
     WindowPaused,
@@ -205,6 +208,111 @@ class Hall:
         person_hash: str | None = None,
     ) -> list[Event]:
         """Issue the theme's next number."""
+        serial, number = self._next_number(theme, priority, at, person_hash)
+        event = TicketIssued(
+            at=at,
+            actor=actor,
+            ticket_id=self._ticket_id(number),
+            number=number,
+            serial=serial,
+            theme=theme,
+            priority=priority,
+            channel=channel,
+            appointment_at=appointment_at,
+            age_band=age_band,
+            person_hash=person_hash,
+        )
+        return self._commit([event])
+
+    def reserve(
+        self,
+        *,
+        theme: str,
+        priority: str | None,
+        channel: str,
+        printer: str,
+        at: float,
+        actor: str,
+        appointment_at: float | None = None,
+        age_band: str | None = None,
+        person_hash: str | None = None,
+    ) -> list[Event]:
+        """Take the theme's next number for a ticket being printed; it waits only once issued."""
+        serial, number = self._next_number(theme, priority, at, person_hash)
+        event = TicketReserved(
+            at=at,
+            actor=actor,
+            ticket_id=self._ticket_id(number),
+            number=number,
+            serial=serial,
+            theme=theme,
+            priority=priority,
+            channel=channel,
+            appointment_at=appointment_at,
+            age_band=age_band,
+            person_hash=person_hash,
+            printer=printer,
+        )
+        return self._commit([event])
+
+    def confirm_printed(self, ticket_id: str, *, at: float, actor: str) -> list[Event]:
+        """The reserved ticket's print is confirmed: issue it (it joins its line now)."""
+        ticket = self._printing(ticket_id)
+        event = TicketIssued(
+            at=at,
+            actor=actor,
+            ticket_id=ticket.id,
+            number=ticket.number,
+            serial=ticket.serial,
+            theme=ticket.theme,
+            priority=ticket.priority,
+            channel=ticket.channel,
+            appointment_at=ticket.appointment_at,
+            age_band=ticket.age_band,
+            person_hash=ticket.person_hash,
+        )
+        return self._commit([event])
+
+    def void(self, ticket_id: str, reason: str, *, at: float, actor: str) -> list[Event]:
+        """Give up a reserved number whose print failed; the number is never issued today."""
+        ticket = self._printing(ticket_id)
+        event = TicketVoided(
+            at=at, actor=actor, ticket_id=ticket.id, number=ticket.number, reason=reason
+        )
+        return self._commit([event])
+
+    def reprint(
+        self, ticket_id: str, printer: str, reason: str, *, at: float, actor: str
+    ) -> list[Event]:
+        """Record a waiting ticket printed again (补打)."""
+        ticket = self.ticket(ticket_id)
+        if ticket.status is not TicketStatus.WAITING:
+            raise Conflict(
+                f"only a waiting ticket is reprinted; {ticket.number} is {ticket.status.value}",
+                ticket=ticket.id,
+            )
+        event = TicketReprinted(
+            at=at, actor=actor, ticket_id=ticket.id, printer=printer, reason=reason
+        )
+        return self._commit([event])
+
+    def printing(self) -> list[Ticket]:
+        """Tickets reserved for printing whose print is neither confirmed nor voided."""
+        return [t for t in self.tickets.values() if t.status is TicketStatus.PRINTING]
+
+    def _printing(self, ticket_id: str) -> Ticket:
+        ticket = self.ticket(ticket_id)
+        if ticket.status is not TicketStatus.PRINTING:
+            raise Conflict(
+                f"ticket {ticket.number} is {ticket.status.value}, not being printed",
+                ticket=ticket.id,
+            )
+        return ticket
+
+    def _next_number(
+        self, theme: str, priority: str | None, at: float, person_hash: str | None
+    ) -> tuple[int, str]:
+        """Check that the theme may issue to this applicant now; its next serial and number."""
         self._check_theme(theme)
         spec = self.config.theme(theme)
         if priority is not None and priority not in {g.id for g in self.config.priority_groups}:
@@ -234,21 +342,7 @@ class Hall:
                 f"this person already holds ticket {held.number} for {spec.name_en}",
                 ticket=held.id,
             )
-        number = f"{spec.prefix}{serial:03d}"
-        event = TicketIssued(
-            at=at,
-            actor=actor,
-            ticket_id=self._ticket_id(number),
-            number=number,
-            serial=serial,
-            theme=theme,
-            priority=priority,
-            channel=channel,
-            appointment_at=appointment_at,
-            age_band=age_band,
-            person_hash=person_hash,
-        )
-        return self._commit([event])
+        return serial, f"{spec.prefix}{serial:03d}"
 
     def call_next(self, window_id: str, *, at: float, actor: str) -> list[Event]:
         """The window calls the ticket the policy picks; no events when nobody waits for it."""
@@ -406,6 +500,10 @@ class Hall:
     def cancel(self, ticket_id: str, reason: str, *, at: float, actor: str) -> list[Event]:
         """Withdraw a ticket that is not finished."""
         ticket = self.ticket(ticket_id)
+        if ticket.status is TicketStatus.PRINTING:
+            raise Conflict(
+                f"ticket {ticket.number} is being printed; its print ends it", ticket=ticket.id
+            )
         if ticket.status not in ACTIVE_TICKET_STATUSES:
             raise Conflict(
                 f"ticket {ticket.number} is already {ticket.status.value}", ticket=ticket.id
@@ -557,6 +655,33 @@ class Hall:
         self.book.add(ticket.queue_entry())
         self._hold_person(ticket)
 
+    def _on_reserved(self, e: Any) -> None:
+        ticket = Ticket(
+            id=e.ticket_id,
+            number=e.number,
+            serial=e.serial,
+            theme=e.theme,
+            priority=e.priority,
+            channel=e.channel,
+            arrival_at=e.at,
+            appointment_at=e.appointment_at,
+            age_band=e.age_band,
+            person_hash=e.person_hash,
+            status=TicketStatus.PRINTING,
+        )
+        self.tickets[ticket.id] = ticket
+        self.serials[e.theme] = max(self.serials.get(e.theme, 0), e.serial)
+        self._hold_person(ticket)
+
+    def _on_voided(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        ticket.status = TicketStatus.VOIDED
+        ticket.finished_at = e.at
+        self._forget_person(ticket)
+
+    def _on_reprinted(self, e: Any) -> None:
+        """Nothing changes but the record: the audit trail keeps who reprinted what."""
+
     def _on_called(self, e: Any) -> None:
         ticket = self.tickets[e.ticket_id]
         self.book.remove(ticket.id)
@@ -683,6 +808,9 @@ class Hall:
 
 _APPLY: dict[type[Event], Any] = {
     TicketIssued: Hall._on_issued,
+    TicketReserved: Hall._on_reserved,
+    TicketVoided: Hall._on_voided,
+    TicketReprinted: Hall._on_reprinted,
     TicketCalled: Hall._on_called,
     TicketRecalled: Hall._on_recalled,
     ServiceStarted: Hall._on_started,

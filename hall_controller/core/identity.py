@@ -31,10 +31,15 @@ class ResidentId:
 
     def age_on(self, day: date) -> int:
         """Full years of age on `day`."""
-        years = day.year - self.birth_date.year
-        if (day.month, day.day) < (self.birth_date.month, self.birth_date.day):
-            years -= 1
-        return years
+        return age_on(self.birth_date, day)
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Full years of age on `day` of someone born on `birth_date`."""
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
 
 
 def check_digit(first17: str) -> str:
@@ -72,3 +77,13 @@ def mask_id_number(number: str) -> str:
     if len(number) <= 8:
         return "*" * len(number)
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+def mask_name(name: str) -> str:
+    """Show a name the way screens may: its first and last characters (张*丰, 张*, 欧**娜)."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*" * len(name)
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]

@@ -17,10 +17,20 @@ class TicketStatus(StrEnum):
     NO_SHOW = "no_show"
     HELD = "held"
     CANCELLED = "cancelled"
+    # A kiosk ticket whose number is taken but whose print is not confirmed yet: not queued.
+    PRINTING = "printing"
+    # The print failed: the number is spent (never issued again today), the ticket never was.
+    VOIDED = "voided"
 
 
 ACTIVE_TICKET_STATUSES = frozenset(
-    {TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.SERVING, TicketStatus.HELD}
+    {
+        TicketStatus.WAITING,
+        TicketStatus.CALLED,
+        TicketStatus.SERVING,
+        TicketStatus.HELD,
+        TicketStatus.PRINTING,
+    }
 )
 
 
@@ -72,6 +82,7 @@ class Window:
     name_zh: str
     name_en: str
     themes: tuple[str, ...]
+    zone: str | None = None  # the speaker zone its calls are announced in (None: every zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +123,44 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class Kiosk:
+    """A self-service kiosk (自助取号机): a screen with its printer, card reader and scanner."""
+
+    id: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketLayout:
+    """What a printed ticket says besides its number (the hall config's [ticket] table)."""
+
+    header: str | None = None  # None: the hall's Chinese name
+    footer: str = "请留意叫号 过号请重新取号"  # lines separated by "\n"
+    show_people_ahead: bool = True
+    show_wait: bool = True
+    qr: bool = True
+    # The ticket's live status page, for its QR code; "{ticket_id}" is filled in.
+    status_url: str = "http://127.0.0.1:8080/t/{ticket_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPrint:
+    """One ticket as a printer puts it on paper: every text already chosen by the hall's layout."""
+
+    hall_name: str
+    theme_name: str
+    number: str  # "A012", printed very large
+    priority_mark: str | None  # e.g. "优先 长者"; None for a regular ticket
+    people_ahead: int | None  # None: not shown
+    wait_minutes: int | None  # the estimated wait; None: not shown
+    issued_at: str  # hall-local, "2026-11-28 09:41"
+    qr_url: str | None  # the ticket's live status page; None: no QR code
+    footer: str  # may hold several lines ("\n")
+    reprint: bool = False  # a reprint (补打) is marked as such
+
+
+@dataclass(frozen=True, slots=True)
 class HallConfig:
     """One hall: its identity, clock, themes, windows, priority groups and policy."""
 
@@ -127,6 +176,8 @@ class HallConfig:
     enforce_opening_hours: bool = True
     # Issue at most one active ticket per person (by keyed ID hash) per theme.
     one_active_ticket_per_person: bool = True
+    kiosks: tuple[Kiosk, ...] = ()
+    ticket: TicketLayout = field(default_factory=TicketLayout)
     _themes: dict[str, Theme] = field(init=False, repr=False, compare=False)
     _windows: dict[str, Window] = field(init=False, repr=False, compare=False)
 
