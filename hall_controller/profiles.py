@@ -29,11 +29,16 @@ from hall_controller.config_reader import (
 )
 from hall_controller.protocols.callpad import KEY_ACTIONS, CallPadCodec
 from hall_controller.protocols.checksums import CHECKSUMS
+from hall_controller.protocols.escpos import ENCODINGS as ESCPOS_ENCODINGS
+from hall_controller.protocols.escpos import PAPER_COLUMNS
+from hall_controller.protocols.escpos import Encoding as EscposEncoding
 from hall_controller.protocols.framed import Framing
 from hall_controller.protocols.led_board import LedBoardCodec
 from hall_controller.protocols.numeric_display import NumericDisplayMap
 from hall_controller.protocols.rating_pad import RatingPadCodec
 from hall_controller.protocols.rf433 import Rf433Layout
+from hall_controller.protocols.voice_module import ENCODINGS as VOICE_ENCODINGS
+from hall_controller.protocols.voice_module import VoiceModuleCodec
 
 __all__ = [
     "KINDS",
@@ -42,14 +47,20 @@ __all__ = [
     "DeviceConfig",
     "DeviceKind",
     "DeviceProfile",
+    "EscposSettings",
     "GpioPadSettings",
     "HidPadSettings",
     "KeyboardPadSettings",
     "ModbusDisplaySettings",
     "MqttDeviceSettings",
+    "PcscCardSettings",
     "Rf433Settings",
+    "SamIdCardSettings",
+    "ScannerSettings",
     "SerialSettings",
     "Timeouts",
+    "TtsSpeakerSettings",
+    "VoiceModuleSettings",
     "load_profiles",
     "resolve_port",
     "validate_profile_text",
@@ -157,11 +168,81 @@ class HidPadSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EscposSettings:
+    """A thermal ticket printer speaking ESC/POS: paper, Chinese text, cutter, status timing."""
+
+    paper_width: int  # mm: 58 (32 characters, 384 dots) or 80 (48 characters, 576 dots)
+    encoding: EscposEncoding  # "gb18030" or "gbk": the printer's Chinese font
+    chinese_mode: bool  # Chinese runs need FS & ... FS . (False: the printer is always in it)
+    cutter: bool  # False: the ticket is fed out to be torn off
+    qr_module_size: int  # dots per QR module
+    status_timeout_s: float  # a DLE EOT status query unanswered this long: the printer is lost
+    print_timeout_s: float  # a ticket not confirmed (GS r 1) this long after sending: failed
+    escpos_profile: str  # python-escpos capability profile the ticket is built with
+    vendor_id: int | None = None  # usb: the printer's ids (none: the port is a /dev/usb/lp*)
+    product_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerSettings:
+    """A code scanner: how a code ends (keyboard scanners) and its text encoding (serial ones)."""
+
+    end_on_tab: bool = False
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True, slots=True)
 class MqttDeviceSettings:
     """A device speaking the hall's MQTT topic tree itself."""
 
     text_width: int
     keys: tuple[str, ...]  # the actions its keys send (call pads)
+
+
+@dataclass(frozen=True, slots=True)
+class TtsSpeakerSettings:
+    """A loudspeaker on the edge box: espeak-ng voices, speaking rate, and how WAVs are played."""
+
+    voices: Mapping[str, str]  # language ("zh", "en", "yue") -> espeak-ng voice
+    rate: int  # words per minute
+    player: tuple[str, ...] | None  # command with "{file}"; None: WAV files ("file")
+    chime: Path | None  # a WAV played before each announcement; None: a generated chime
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceModuleSettings:
+    """A serial speech module (SYN6288, XFS5152): its frames and how long it may take."""
+
+    codec: VoiceModuleCodec
+    busy_timeout_s: float  # the longest one text may keep the module busy
+    poll_every_s: float  # status queries while it speaks
+    answer_timeout_s: float  # for its one-byte answer to a frame
+    chime_text: str  # said before each announcement when the hall wants a chime ("": none)
+    volume_steps: int  # its volume marks go [v0]..[vN]; 0: it gets none
+
+
+@dataclass(frozen=True, slots=True)
+class SamIdCardSettings:
+    """A resident ID card reader's SAM module: how often it is asked for a card, how long for."""
+
+    poll_s: float  # between two "find card" requests
+    reply_timeout_s: float  # for the answer to "find card" and "select card"
+    read_timeout_s: float  # for the text and photo (the card itself is slow)
+
+
+@dataclass(frozen=True, slots=True)
+class PcscCardSettings:
+    """A PC/SC contact card reader: which reader, the APDUs that reach the card's number, and
+    where the number is in the last answer."""
+
+    reader: str  # a part of the reader's PC/SC name; "": the first reader pcscd lists
+    apdus: tuple[bytes, ...]  # sent in order once a card is in; each must answer 90 00
+    number_tag: int | None  # the answer is tag-length-value: the number is this tag's value
+    number_offset: int  # otherwise: where the number starts in the answer
+    number_length: int | None  # and how long it is (None: to the end)
+    number_format: str  # "ascii" (padding 00/20/FF cut) or "bcd" (digits, F padding cut)
+    poll_s: float  # one wait for a card (or its removal) lasts at most this long
+    reply_timeout_s: float  # for each APDU's answer
 
 
 Codec = (
@@ -174,6 +255,12 @@ Codec = (
     | KeyboardPadSettings
     | HidPadSettings
     | MqttDeviceSettings
+    | TtsSpeakerSettings
+    | VoiceModuleSettings
+    | ScannerSettings
+    | EscposSettings
+    | SamIdCardSettings
+    | PcscCardSettings
 )
 
 
@@ -504,6 +591,183 @@ def _read_mqtt(r: Reader, t: Table, path: str) -> Codec | None:
     return MqttDeviceSettings(width, tuple(actions))
 
 
+def _read_escpos(r: Reader, t: Table, path: str) -> Codec | None:
+    widths = " or ".join(str(w) for w in PAPER_COLUMNS) + " (mm)"
+    usb_id = integer(0, 0xFFFF, "a USB id from 0x0000 to 0xFFFF")
+    ok = len(r.issues)
+    width = r.required(t, path, "paper_width", integer(0, None, widths))
+    if width is not None and width not in PAPER_COLUMNS:
+        r.report(join_key(path, "paper_width"), f"expected {widths}, got {width}")
+    encoding = r.required(t, path, "encoding", choice(ESCPOS_ENCODINGS))
+    chinese_mode = r.optional(t, path, "chinese_mode", _BOOL, True)
+    cutter = r.required(t, path, "cutter", _BOOL)
+    module = r.optional(t, path, "qr_module_size", integer(1, 16, "1 to 16 dots"), 6)
+    status_s = r.optional(t, path, "status_timeout", seconds(0.1, 2.0), 0.4)
+    print_s = r.optional(t, path, "print_timeout", seconds(1.0, 60.0), 10.0)
+    vendor = r.optional(t, path, "vendor_id", usb_id, -1)
+    product = r.optional(t, path, "product_id", usb_id, -1)
+    if (vendor < 0) != (product < 0):
+        r.report(path, "give both vendor_id and product_id, or neither")
+    profile = r.optional(t, path, "escpos_profile", _TEXT, "default")
+    enc = next((e for e in ESCPOS_ENCODINGS if e == encoding), None)
+    if len(r.issues) > ok or width is None or enc is None or cutter is None:
+        return None
+    return EscposSettings(
+        paper_width=width,
+        encoding=enc,
+        chinese_mode=chinese_mode,
+        cutter=cutter,
+        qr_module_size=module,
+        status_timeout_s=status_s,
+        print_timeout_s=print_s,
+        escpos_profile=profile,
+        vendor_id=None if vendor < 0 else vendor,
+        product_id=None if product < 0 else product,
+    )
+
+
+def _read_sam_idcard(r: Reader, t: Table, path: str) -> Codec | None:
+    poll = r.optional(t, path, "poll", seconds(0.05, 10.0), 0.5)
+    reply = r.optional(t, path, "reply_timeout", seconds(0.05, 10.0), 1.0)
+    read = r.optional(t, path, "read_timeout", seconds(0.1, 30.0), 3.0)
+    return SamIdCardSettings(poll, reply, read)
+
+
+_NUMBER_FORMATS = ("ascii", "bcd")
+
+
+def _apdu_problem(apdu: bytes) -> str | None:
+    """Why `apdu` is no command APDU (ISO 7816-4 short cases 1 to 4), or None."""
+    if len(apdu) < 4:
+        return "an APDU has at least 4 bytes: CLA INS P1 P2"
+    if len(apdu) <= 5:
+        return None  # case 1, or case 2 with Le
+    if len(apdu) - 5 not in (apdu[4], apdu[4] + 1):
+        return f"Lc says {apdu[4]} data bytes but {len(apdu) - 5} follow"
+    return None
+
+
+def _read_pcsc_card(r: Reader, t: Table, path: str) -> Codec | None:
+    ok = len(r.issues)
+    reader = r.optional(t, path, "reader", _TEXT, "")
+    apdus: list[bytes] = []
+    listed = t.get("apdus")
+    apdus_path = join_key(path, "apdus")
+    if not isinstance(listed, list) or not listed:
+        r.report(apdus_path, 'missing; expected an array of APDUs in hex, e.g. ["00 B2 07 04 00"]')
+    else:
+        for i, item in enumerate(listed):
+            apdu = r.check(item, f"{apdus_path}[{i}]", HEX_BYTES)
+            if apdu is None:
+                continue
+            problem = _apdu_problem(apdu)
+            if problem is not None:
+                r.report(f"{apdus_path}[{i}]", problem)
+            apdus.append(apdu)
+    tag = r.optional(t, path, "number_tag", BYTE, -1)
+    offset = r.optional(t, path, "number_offset", integer(0, 255, "a byte offset 0 to 255"), 0)
+    length = r.optional(t, path, "number_length", integer(1, 255, "1 to 255 bytes"), -1)
+    if tag >= 0 and ("number_offset" in t or "number_length" in t):
+        r.report(path, "give number_tag, or number_offset and number_length, not both")
+    number_format = r.optional(t, path, "number_format", choice(_NUMBER_FORMATS), "ascii")
+    poll = r.optional(t, path, "poll", seconds(0.05, 10.0), 1.0)
+    reply = r.optional(t, path, "reply_timeout", seconds(0.05, 30.0), 2.0)
+    if len(r.issues) > ok:
+        return None
+    return PcscCardSettings(
+        reader=reader,
+        apdus=tuple(apdus),
+        number_tag=None if tag < 0 else tag,
+        number_offset=offset,
+        number_length=None if length < 0 else length,
+        number_format=number_format,
+        poll_s=poll,
+        reply_timeout_s=reply,
+    )
+
+
+def _read_scanner(r: Reader, t: Table, path: str) -> Codec | None:
+    return ScannerSettings(
+        end_on_tab=r.optional(t, path, "end_on_tab", _BOOL, False),
+        encoding=r.optional(t, path, "encoding", choice(("utf-8", "gbk", "gb18030")), "utf-8"),
+    )
+
+
+# The announcer's languages and the espeak-ng voice of each (plain "cmn" reads 请 and 号 as
+# English-spelled pinyin).
+_DEFAULT_VOICES = {"zh": "cmn-latn-pinyin", "en": "en-us", "yue": "yue"}
+_TTS_KEYS = (*(f"voice_{language}" for language in _DEFAULT_VOICES), "rate", "player", "chime")
+_PLAYER_EXPECTED = 'expected "file" or a command such as ["aplay", "-q", "{file}"]'
+
+
+def _read_player(r: Reader, t: Table, path: str) -> tuple[str, ...] | None:
+    value = t.get("player", ["aplay", "-q", "{file}"])
+    if value == "file":
+        return None
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(part, str) and part for part in value)
+        and any("{file}" in part for part in value)
+    ):
+        return tuple(str(part) for part in value)
+    r.report(join_key(path, "player"), _PLAYER_EXPECTED)
+    return None
+
+
+def _read_tts_speaker(r: Reader, t: Table, path: str) -> Codec | None:
+    voices = {
+        language: r.optional(t, path, f"voice_{language}", _TEXT, voice)
+        for language, voice in _DEFAULT_VOICES.items()
+    }
+    rate = r.optional(t, path, "rate", integer(80, 450, "words per minute, 80 to 450"), 150)
+    player = _read_player(r, t, path)
+    chime: Path | None = None
+    chime_name = r.optional(t, path, "chime", _TEXT, "")
+    if chime_name:
+        # A relative chime is next to the profile.
+        chime = Path(r.file).parent / chime_name
+        if not chime.is_file():
+            r.report(join_key(path, "chime"), f"no such WAV file: {chime}")
+    return TtsSpeakerSettings(MappingProxyType(voices), rate, player, chime)
+
+
+_VOICE_MODULE_KEYS = (
+    "encoding",
+    "gbk_fallback",
+    "checksum",
+    "music",
+    "max_text",
+    "busy_timeout",
+    "poll_every",
+    "answer_timeout",
+    "chime_text",
+    "volume_steps",
+)
+
+
+def _read_voice_module(r: Reader, t: Table, path: str) -> Codec | None:
+    codec = VoiceModuleCodec(
+        checksum=r.optional(t, path, "checksum", _BOOL, True),
+        encoding=r.optional(t, path, "encoding", choice(tuple(VOICE_ENCODINGS)), "gb2312"),
+        gbk_fallback=r.optional(t, path, "gbk_fallback", _BOOL, True),
+        music=r.optional(t, path, "music", integer(0, 15, "0 (no music) to 15"), 0),
+        max_text=r.optional(t, path, "max_text", integer(1, 4096, "1 to 4096 bytes"), 200),
+    )
+    for problem in codec.validate():
+        r.report(path, problem)
+    return VoiceModuleSettings(
+        codec=codec,
+        busy_timeout_s=r.optional(t, path, "busy_timeout", seconds(1.0, 300.0), 30.0),
+        poll_every_s=r.optional(t, path, "poll_every", seconds(0.02, 5.0), 0.2),
+        answer_timeout_s=r.optional(t, path, "answer_timeout", seconds(0.05, 5.0), 0.5),
+        chime_text=r.optional(t, path, "chime_text", _TEXT, ""),
+        volume_steps=r.optional(
+            t, path, "volume_steps", integer(0, 100, "0 (no volume marks) to 100"), 16
+        ),
+    )
+
+
 _DRIVERS: Mapping[str, _Driver] = MappingProxyType(
     {
         "framed_led": _Driver(
@@ -561,6 +825,48 @@ _DRIVERS: Mapping[str, _Driver] = MappingProxyType(
         "mqtt_callpad": _Driver("call_pad", ("mqtt",), ("text_width", "keys"), _read_mqtt),
         "mqtt_display": _Driver("window_display", ("mqtt",), ("text_width",), _read_mqtt),
         "mqtt_rating": _Driver("rating_pad", ("mqtt",), ("text_width",), _read_mqtt),
+        "tts_speaker": _Driver("announcer", ("audio",), _TTS_KEYS, _read_tts_speaker),
+        "voice_module": _Driver("announcer", ("serial",), _VOICE_MODULE_KEYS, _read_voice_module),
+        "keyboard_scanner": _Driver("code_scanner", ("evdev",), ("end_on_tab",), _read_scanner),
+        "serial_scanner": _Driver("code_scanner", ("serial",), ("encoding",), _read_scanner),
+        "sam_idcard": _Driver(
+            "card_reader",
+            ("serial",),
+            ("poll", "reply_timeout", "read_timeout"),
+            _read_sam_idcard,
+        ),
+        "pcsc_card": _Driver(
+            "card_reader",
+            ("pcsc",),
+            (
+                "reader",
+                "apdus",
+                "number_tag",
+                "number_offset",
+                "number_length",
+                "number_format",
+                "poll",
+                "reply_timeout",
+            ),
+            _read_pcsc_card,
+        ),
+        "escpos": _Driver(
+            "ticket_printer",
+            ("serial", "usb", "tcp"),
+            (
+                "paper_width",
+                "encoding",
+                "chinese_mode",
+                "cutter",
+                "qr_module_size",
+                "status_timeout",
+                "print_timeout",
+                "vendor_id",
+                "product_id",
+                "escpos_profile",
+            ),
+            _read_escpos,
+        ),
     }
 )
 DRIVERS: tuple[str, ...] = tuple(_DRIVERS)

@@ -91,7 +91,9 @@ class Device:
 
     async def stop(self) -> None:
         """Stop every task of this device."""
-        tasks, self._tasks = self._tasks, set()
+        # A copy: each task's done callback discards it from the set it was spawned into.
+        tasks = list(self._tasks)
+        self._tasks = set()
         for task in tasks:
             task.cancel()
         for task in tasks:
