@@ -21,8 +21,9 @@ from aiohttp import web
 
 from hall_controller.core.events import Event, event_data
 from hall_controller.core.hall import Hall
-from hall_controller.device_port import ServiceHallPort
+from hall_controller.device_port import HubKioskDevices, ServiceHallPort
 from hall_controller.devices.hub import DeviceHub
+from hall_controller.kiosks import KioskService
 from hall_controller.protocols.mqtt_tree import Topics
 from hall_controller.services import HallService, ServiceError
 from hall_controller.settings import MqttSettings, Settings
@@ -193,7 +194,7 @@ async def _keep_connecting(link: MqttLink) -> None:
 
 
 async def start_devices(
-    settings: Settings, service: HallService, data_dir: Path
+    settings: Settings, service: HallService, data_dir: Path, kiosks: KioskService | None = None
 ) -> DeviceStack | None:
     """Build the hall's devices from its config and start them; None when it lists none."""
     if not settings.devices and settings.mqtt is None:
@@ -204,8 +205,15 @@ async def start_devices(
     if settings.mqtt is not None:
         mqtt, city = _mqtt_links(settings.mqtt, hall_id, topics)
     hub = DeviceHub(
-        settings.devices, ServiceHallPort(service), data_dir=data_dir, hall_id=hall_id, mqtt=mqtt
+        settings.devices,
+        ServiceHallPort(service, kiosks=kiosks),
+        data_dir=data_dir,
+        hall_id=hall_id,
+        mqtt=mqtt,
+        announcer=settings.announcer,
     )
+    if kiosks is not None:
+        kiosks.devices = HubKioskDevices(hub)
     stack = DeviceStack(hub, mqtt, city)
     service.watchers.append(hub.hall_changed)
     service.devices = hub
@@ -229,6 +237,7 @@ class Controller:
     runner: web.AppRunner
     url: str
     stopped: asyncio.Event
+    kiosks: KioskService
     devices: DeviceStack | None = None
 
     async def close(self) -> None:
@@ -236,6 +245,7 @@ class Controller:
         if self.devices is not None:
             await self.devices.close()
         self.service.bus.close()
+        self.kiosks.close()
         await self.runner.cleanup()
         self.service.snapshot()
         await self.event_log.close()
@@ -288,7 +298,12 @@ async def start_controller(
     stopped = asyncio.Event()
     service.on_failure = lambda _reason: stopped.set()
     event_log.start(asyncio.get_running_loop())
-    runner = web.AppRunner(build_app(service), handle_signals=False, access_log=None)
+    voided = await service.void_unconfirmed()
+    if voided:
+        # Their paper may be out in someone's hand: staff honour or replace those numbers.
+        log.warning("tickets_voided_at_start", numbers=voided)
+    kiosks = KioskService(service)
+    runner = web.AppRunner(build_app(service, kiosks), handle_signals=False, access_log=None)
     await runner.setup()
     bind_host = host if host is not None else settings.server.host
     bind_port = port if port is not None else settings.server.port
@@ -303,9 +318,9 @@ async def start_controller(
     actual = int(addresses[0][1]) if addresses else bind_port
     url = f"http://{bind_host}:{actual}"
     log.info("listening", url=url, port=actual, hall=hall.id, data_dir=str(data_dir))
-    controller = Controller(service, event_log, runner, url, stopped)
+    controller = Controller(service, event_log, runner, url, stopped, kiosks)
     try:
-        controller.devices = await start_devices(settings, service, data_dir)
+        controller.devices = await start_devices(settings, service, data_dir, kiosks)
     except BaseException:
         await controller.close()
         raise
@@ -331,14 +346,14 @@ async def run_controller(
     *,
     host: str | None = None,
     port: int | None = None,
-    background: Callable[[HallService], list[asyncio.Task[None]]] | None = None,
+    background: Callable[[Controller], list[asyncio.Task[None]]] | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM (exit 0) or until the event log fails (exit 1)."""
     controller = await start_controller(settings, data_dir, host=host, port=port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, controller.stopped.set)
-    tasks = background(controller.service) if background is not None else []
+    tasks = background(controller) if background is not None else []
     try:
         await controller.stopped.wait()
     finally:

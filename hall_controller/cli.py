@@ -108,9 +108,14 @@ def _check_config(path: Path) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import structlog
 
-    from hall_controller.app import StartupError, default_data_dir, run_controller, run_event_loop
+    from hall_controller.app import (
+        Controller,
+        StartupError,
+        default_data_dir,
+        run_controller,
+        run_event_loop,
+    )
     from hall_controller.demo import HallSimulation
-    from hall_controller.services import HallService
     from hall_controller.settings import ConfigError, format_issues, load_settings
 
     log = structlog.get_logger("hall_controller.cli")
@@ -139,6 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
             simulated_usb_bus,
             windows_with_pads,
         )
+        from hall_controller.demo_kiosks import run_kiosk_applicants
 
         speed, simulation = args.speed, not args.no_simulation
         demo_devices = None if args.no_devices else simulated_hall(settings, data_dir, speed=speed)
@@ -148,13 +154,16 @@ def _serve(args: argparse.Namespace) -> int:
         pad_windows = frozenset(windows_with_pads(settings))
         devices, usb = demo_devices, usb_bus
 
-        def background(service: HallService) -> list[asyncio.Task[None]]:
+        def background(controller: Controller) -> list[asyncio.Task[None]]:
             if not simulation:
                 return []
+            service = controller.service
             tasks = HallSimulation(service, speed=speed, pad_windows=pad_windows).start()
             if devices is not None:
                 clerks = run_device_clerks(devices, settings, usb)
                 tasks.append(asyncio.create_task(clerks, name="demo-device-clerks"))
+                applicants = run_kiosk_applicants(controller.kiosks, devices, settings, speed=speed)
+                tasks.append(asyncio.create_task(applicants, name="demo-kiosk-applicants"))
             return tasks
 
     data_dir = data_dir or default_data_dir(settings.hall.id)

@@ -1,11 +1,14 @@
-"""The devices' way into the hall: call-pad keys and ratings carried out as service use cases."""
+"""The devices' way into the hall: keys, ratings, cards and codes carried out as use cases."""
 
 from __future__ import annotations
 
 from hall_controller.core.errors import Conflict, DomainError, InvalidCommand, NotFound
 from hall_controller.core.hall import Hall
-from hall_controller.core.model import WindowStatus
-from hall_controller.devices.model import InputResult
+from hall_controller.core.model import TicketPrint, WindowStatus
+from hall_controller.devices.errors import DeviceError
+from hall_controller.devices.hub import DeviceHub
+from hall_controller.devices.model import CardPresented, ContactCard, InputResult, KioskInput
+from hall_controller.kiosks import KioskService, PrinterView, PrintRefused
 from hall_controller.services import HallService, ServiceError
 
 # Keys that map one-to-one onto window actions of the service.
@@ -27,9 +30,31 @@ _REFUSED = {
 class ServiceHallPort:
     """Implements the device hub's HallPort over a HallService."""
 
-    def __init__(self, service: HallService, *, pause_reason: str = "呼叫器暂停") -> None:
+    def __init__(
+        self,
+        service: HallService,
+        *,
+        kiosks: KioskService | None = None,
+        pause_reason: str = "呼叫器暂停",
+    ) -> None:
         self.service = service
+        self.kiosks = kiosks
         self.pause_reason = pause_reason
+
+    def kiosk_input(self, item: KioskInput) -> None:
+        """A card or a code at a kiosk goes to its screen (the ID number goes no further)."""
+        kiosks = self.kiosks
+        if kiosks is None or item.kiosk is None:
+            return
+        if not isinstance(item, CardPresented):
+            kiosks.code_scanned(item.kiosk, item.code)
+        elif isinstance(item.card, ContactCard):
+            kiosks.contact_card(item.kiosk, atr=item.card.atr, card_number=item.card.card_number)
+        else:
+            card = item.card
+            kiosks.resident_card(
+                item.kiosk, id_number=card.id_number, name=card.name, valid_to=card.valid_to
+            )
 
     def hall(self) -> Hall:
         """The hall's current state."""
@@ -101,3 +126,21 @@ class ServiceHallPort:
             return self.hall().current_ticket(window) is not None
         except DomainError:
             return False
+
+
+class HubKioskDevices:
+    """Implements the kiosks' KioskDevices over the device hub's printers."""
+
+    def __init__(self, hub: DeviceHub) -> None:
+        self.hub = hub
+
+    def printers(self) -> list[PrinterView]:
+        """Every kiosk printer and whether it can print now."""
+        return [PrinterView(*view) for view in self.hub.printer_views()]
+
+    async def print_ticket(self, printer: str, ticket: TicketPrint) -> None:
+        """Print and confirm one ticket; PrintRefused with the printer's reason otherwise."""
+        try:
+            await self.hub.print_ticket(printer, ticket)
+        except DeviceError as exc:
+            raise PrintRefused(str(exc)) from exc

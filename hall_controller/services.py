@@ -13,6 +13,7 @@ import gc
 import hashlib
 import hmac
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +24,18 @@ import structlog
 
 from .core.calendar import business_day, day_start, local_datetime
 from .core.errors import InvalidCommand, NotFound
-from .core.events import Event, TicketCalled, TicketIssued, event_data, event_from_data
+from .core.events import (
+    Event,
+    TicketCalled,
+    TicketIssued,
+    TicketReserved,
+    event_data,
+    event_from_data,
+)
 from .core.forecast import Estimate, Forecast, forecast
 from .core.hall import Hall, Ticket, WindowState, ticket_id_of
-from .core.identity import age_band, parse_resident_id
-from .core.model import HallConfig, Theme, TicketStatus
+from .core.identity import age_band, age_on, parse_resident_id
+from .core.model import HallConfig, Theme, TicketPrint, TicketStatus
 from .core.policy import RULE_TEXT, Rule
 from .core.snapshot import SnapshotMismatch, from_snapshot, to_snapshot
 from .store import EventLog, EventRecord, NewEvent, Snapshot, StoredReply
@@ -77,6 +85,14 @@ class DeviceControl(Protocol):
         """Bind the next unknown wireless pad at a receiver to `window` (None: stop learning);
         KeyError for an unknown device, ValueError for a device that cannot learn."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Applicant:
+    """What the hall keeps of an ID card while issuing: a keyed hash and the birth date."""
+
+    person_hash: str
+    birth_date: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +438,11 @@ class HallService:
 
     # ----------------------------------------------------------------- writes
 
+    def applicant(self, id_number: str) -> Applicant:
+        """Validate a resident ID number (InvalidCommand) into what the hall may keep of it."""
+        resident = parse_resident_id(id_number, date.fromisoformat(self.current().day))
+        return Applicant(self._person_hash(resident.number), resident.birth_date)
+
     async def issue_ticket(
         self,
         *,
@@ -434,8 +455,31 @@ class HallService:
         key: str | None = None,
     ) -> Reply:
         """Issue a ticket; an ID number can select the elderly group, then is forgotten."""
+        applicant = self.applicant(id_number) if id_number else None
+        return await self.issue_applicant(
+            theme=theme,
+            priority=priority,
+            applicant=applicant,
+            channel=channel,
+            actor=actor,
+            appointment_at=appointment_at,
+            key=key,
+        )
+
+    async def issue_applicant(
+        self,
+        *,
+        theme: str,
+        priority: str | None,
+        applicant: Applicant | None,
+        channel: str,
+        actor: str,
+        appointment_at: float | None = None,
+        key: str | None = None,
+    ) -> Reply:
+        """Issue a ticket to an applicant known by ID card (or to anyone: None)."""
+        person_hash = applicant.person_hash if applicant is not None else None
         # The raw ID number is never part of the stored fingerprint, only its keyed hash.
-        person_hash = self._person_hash(id_number) if id_number else None
         payload = {
             "theme": theme,
             "priority": priority,
@@ -445,15 +489,7 @@ class HallService:
         }
 
         def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
-            group = priority
-            band = None
-            if id_number:
-                resident = parse_resident_id(id_number, date.fromisoformat(hall.day))
-                age = resident.age_on(local_datetime(now, self.tz).date())
-                band = age_band(age)
-                elderly = self.config.elderly_group()
-                if group is None and elderly is not None and age >= (elderly.min_age or 0):
-                    group = elderly.id
+            group, band = self._group_and_band(now, priority, applicant)
             events = hall.issue(
                 theme=theme,
                 priority=group,
@@ -469,6 +505,126 @@ class HallService:
             return events, lambda: Reply(201, self.ticket_view(issued.ticket_id))
 
         return await self._execute("issue", payload, key, run)
+
+    def applicant_group(self, applicant: Applicant) -> tuple[str | None, str]:
+        """The priority group an applicant's age selects (None: regular) and the age band."""
+        group, band = self._group_and_band(self._clock(), None, applicant)
+        assert band is not None
+        return group, band
+
+    async def reserve_ticket(
+        self,
+        *,
+        theme: str,
+        priority: str | None,
+        applicant: Applicant | None,
+        channel: str,
+        printer: str,
+        actor: str,
+    ) -> Ticket:
+        """Take the theme's next number for a ticket to print (durable before it returns)."""
+        payload = {"theme": theme, "priority": priority, "printer": printer}
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            group, band = self._group_and_band(now, priority, applicant)
+            events = hall.reserve(
+                theme=theme,
+                priority=group,
+                channel=channel,
+                printer=printer,
+                at=now,
+                actor=actor,
+                age_band=band,
+                person_hash=applicant.person_hash if applicant is not None else None,
+            )
+            reserved = events[0]
+            assert isinstance(reserved, TicketReserved)
+            return events, lambda: Reply(201, {"id": reserved.ticket_id})
+
+        reply = await self._execute("reserve", payload, None, run)
+        return self.current().ticket(reply.body["id"])
+
+    async def confirm_printed(self, ticket_id: str, *, actor: str) -> Reply:
+        """The reserved ticket is printed: issue it (durable before it returns)."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.confirm_printed(ticket_id, at=now, actor=actor)
+            return events, lambda: Reply(201, self.ticket_view(ticket_id))
+
+        return await self._execute("confirm_printed", {"ticket": ticket_id}, None, run)
+
+    async def void_ticket(self, ticket_id: str, reason: str, *, actor: str) -> None:
+        """The reserved ticket's print failed: its number is spent, never issued."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.void(ticket_id, reason, at=now, actor=actor)
+            return events, lambda: Reply(200, {"id": ticket_id})
+
+        await self._execute("void", {"ticket": ticket_id, "reason": reason}, None, run)
+        log.warning("ticket_voided", ticket=ticket_id, reason=reason, actor=actor)
+
+    async def record_reprint(
+        self, ticket_id: str, printer: str, reason: str, *, actor: str
+    ) -> Reply:
+        """Record a confirmed reprint (补打) of a waiting ticket in the audit trail."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            target = hall.ticket(ticket_id).id
+            events = hall.reprint(target, printer, reason, at=now, actor=actor)
+            return events, lambda: Reply(200, self.ticket_view(target))
+
+        payload = {"ticket": ticket_id, "printer": printer, "reason": reason}
+        return await self._execute("reprint", payload, None, run)
+
+    def ticket_print(self, ticket_id: str, *, reprint: bool = False) -> TicketPrint:
+        """What the ticket's paper says, laid out by the hall's [ticket] settings."""
+        hall = self.current()
+        ticket = hall.ticket(ticket_id)
+        layout = self.config.ticket
+        now = self._clock()
+        estimate = None
+        if ticket.status in (TicketStatus.WAITING, TicketStatus.PRINTING):
+            estimate = self._fresh_forecast(now).estimate_entry(hall, ticket.queue_entry(), now)
+        wait = estimate.wait_s if estimate is not None else None
+        group = self.config.group(ticket.priority) if ticket.priority is not None else None
+        return TicketPrint(
+            hall_name=layout.header or self.config.name_zh,
+            theme_name=self.config.theme(ticket.theme).name_zh,
+            number=ticket.number,
+            priority_mark=f"优先 {group.name_zh}" if group is not None else None,
+            people_ahead=(
+                estimate.ahead if estimate is not None and layout.show_people_ahead else None
+            ),
+            wait_minutes=(math.ceil(wait / 60) if wait is not None and layout.show_wait else None),
+            issued_at=local_datetime(ticket.arrival_at, self.tz).strftime("%Y-%m-%d %H:%M"),
+            qr_url=layout.status_url.format(ticket_id=ticket.id) if layout.qr else None,
+            footer=layout.footer,
+            reprint=reprint,
+        )
+
+    async def void_unconfirmed(self) -> list[str]:
+        """Void tickets a previous run reserved but never confirmed (it stopped mid-print)."""
+        voided = []
+        for ticket in self.current().printing():
+            # The paper may have come out: staff see the number in this warning and the audit.
+            await self.void_ticket(
+                ticket.id, "the controller restarted before the print was confirmed", actor="system"
+            )
+            voided.append(ticket.number)
+        return voided
+
+    def _group_and_band(
+        self, now: float, priority: str | None, applicant: Applicant | None
+    ) -> tuple[str | None, str | None]:
+        """The priority group (an ID card's age may select the elderly one) and the age band."""
+        if applicant is None:
+            return priority, None
+        age = age_on(applicant.birth_date, local_datetime(now, self.tz).date())
+        elderly = self.config.elderly_group()
+        group = priority
+        if group is None and elderly is not None and age >= (elderly.min_age or 0):
+            group = elderly.id
+        return group, age_band(age)
 
     async def call(
         self,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from types import MappingProxyType
@@ -16,6 +17,7 @@ from hall_controller.config_reader import (
     CLOCK_RE,
     ConfigError,
     ConfigIssue,
+    Invalid,
     Kind,
     Reader,
     Table,
@@ -38,13 +40,22 @@ from hall_controller.config_reader import (
 )
 from hall_controller.core.model import (
     HallConfig,
+    Kiosk,
     OpeningPeriod,
     Policy,
     PriorityGroup,
     Theme,
+    TicketLayout,
     Window,
 )
-from hall_controller.profiles import DeviceConfig, DeviceProfile, GpioPadSettings, load_profiles
+from hall_controller.profiles import (
+    KIOSK_KINDS,
+    AnnouncerSettings,
+    DeviceConfig,
+    DeviceProfile,
+    GpioPadSettings,
+    load_profiles,
+)
 
 __all__ = [
     "DEFAULT_PRIORITY_GROUPS",
@@ -113,6 +124,7 @@ class Settings:
     source: Path
     mqtt: MqttSettings | None = None
     devices: tuple[DeviceConfig, ...] = ()
+    announcer: AnnouncerSettings = field(default_factory=AnnouncerSettings)
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -159,6 +171,9 @@ _TOP_KEYS = (
     "mqtt",
     "profiles",
     "devices",
+    "kiosks",
+    "ticket",
+    "announcer",
 )
 _HALL_KEYS = (
     "id",
@@ -191,7 +206,25 @@ _THEME_KEYS = (
     "max_wait",
     "default_service",
 )
-_WINDOW_KEYS = ("id", "name_zh", "name_en", "themes")
+_WINDOW_KEYS = ("id", "name_zh", "name_en", "themes", "zone")
+_KIOSK_KEYS = ("id", "name_zh", "name_en")
+_TICKET_KEYS = ("header", "footer", "show_people_ahead", "show_wait", "qr", "status_url")
+_ANNOUNCER_KEYS = (
+    "templates",
+    "languages",
+    "one_as_yao",
+    "repeat",
+    "chime",
+    "quiet_hours",
+    "volume",
+    "clips_dir",
+)
+_KIOSK_ID = pattern(
+    r"[a-z0-9][a-z0-9_-]{0,31}", 'a kiosk id of lowercase letters, digits, "_" or "-"'
+)
+_ZONE = pattern(
+    r"[a-z0-9][a-z0-9_-]{0,31}", 'a speaker zone of lowercase letters, digits, "_" or "-"'
+)
 _GROUP_KEYS = ("id", "name_zh", "name_en", "min_age")
 
 # Names people reach for that are not IANA keys; China has a single zone, Asia/Shanghai.
@@ -533,6 +566,7 @@ def _read_windows(
         name_zh = r.required(table, path, "name_zh", _TEXT)
         name_en = r.required(table, path, "name_en", _TEXT)
         served = _read_window_themes(r, table, path, known, referenced)
+        zone = r.optional(table, path, "zone", _ZONE, "") or None
         if window_id is not None:
             if window_id in first_by_id:
                 r.report(
@@ -544,7 +578,7 @@ def _read_windows(
         if window_id is None or name_zh is None or name_en is None or served is None:
             windows.append(None)
         else:
-            windows.append(Window(window_id, name_zh, name_en, served))
+            windows.append(Window(window_id, name_zh, name_en, served, zone))
     if themes is not None:
         for entry in themes:
             if entry.raw_id is not None and entry.raw_id not in referenced:
@@ -610,6 +644,7 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
     theme_entries = _read_themes(r, data, rollover)
     windows = _read_windows(r, data, theme_entries)
     groups = _read_groups(r, data)
+    kiosks = _read_kiosks(r, data)
     themes = [entry.theme for entry in theme_entries or []]
     if r.issues or head is None or theme_entries is None or windows is None:
         raise ConfigError(tuple(r.issues))
@@ -635,19 +670,189 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
         policy=policy,
         enforce_opening_hours=head.enforce_opening_hours,
         one_active_ticket_per_person=head.one_active_ticket_per_person,
+        kiosks=kiosks,
+        ticket=_read_ticket(r, data),
     )
     mqtt = _read_mqtt(r, data, source)
-    devices = _read_devices(r, data, source, {w.id for w in complete_windows}, mqtt)
+    devices = _read_devices(
+        r, data, source, {w.id for w in complete_windows}, mqtt, {k.id for k in kiosks}
+    )
+    announcer = _read_announcer(r, data, source, head.timezone)
     if r.issues:
         raise ConfigError(tuple(r.issues))
     return Settings(
-        hall=hall, server=server, store=store, source=source, mqtt=mqtt, devices=devices
+        hall=hall,
+        server=server,
+        store=store,
+        source=source,
+        mqtt=mqtt,
+        devices=devices,
+        announcer=announcer,
+    )
+
+
+def _read_kiosks(r: Reader, data: Mapping[str, object]) -> tuple[Kiosk, ...]:
+    tables = r.tables(data, "kiosks", required=False) or []
+    kiosks: list[Kiosk] = []
+    first: dict[str, str] = {}
+    for index, value in enumerate(tables):
+        path = f"kiosks[{index}]"
+        table = r.table(value, path, _KIOSK_KEYS, "a table")
+        if table is None:
+            continue
+        kiosk_id = r.required(table, path, "id", _KIOSK_ID)
+        name_zh = r.required(table, path, "name_zh", _TEXT)
+        name_en = r.required(table, path, "name_en", _TEXT)
+        if kiosk_id is not None and kiosk_id in first:
+            r.report(
+                f"{path}.id", f"duplicate kiosk id {quote(kiosk_id)}; {first[kiosk_id]} has it"
+            )
+            continue
+        if kiosk_id is not None and name_zh is not None and name_en is not None:
+            first[kiosk_id] = path
+            kiosks.append(Kiosk(kiosk_id, name_zh, name_en))
+    return tuple(kiosks)
+
+
+def _read_ticket(r: Reader, data: Mapping[str, object]) -> TicketLayout:
+    table = r.table(data.get("ticket", {}), "ticket", _TICKET_KEYS, "a [ticket] table") or {}
+    d = TicketLayout()
+    url = r.optional(table, "ticket", "status_url", _TEXT, d.status_url)
+    if "{ticket_id}" not in url or not url.startswith(("http://", "https://")):
+        r.report(
+            "ticket.status_url",
+            'expected the status page\'s address with "{ticket_id}" in it, such as '
+            '"http://hall.example/t/{ticket_id}"',
+        )
+    return TicketLayout(
+        header=r.optional(table, "ticket", "header", _TEXT, "") or None,
+        footer=r.optional(table, "ticket", "footer", Kind("a string", _any_text), d.footer),
+        show_people_ahead=r.optional(
+            table, "ticket", "show_people_ahead", _BOOL, d.show_people_ahead
+        ),
+        show_wait=r.optional(table, "ticket", "show_wait", _BOOL, d.show_wait),
+        qr=r.optional(table, "ticket", "qr", _BOOL, d.qr),
+        status_url=url,
+    )
+
+
+def _any_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise Invalid("expected a string")
+    return value
+
+
+_REPEAT = integer(1, 5, "a number of times from 1 to 5")
+# What an announcement template may say (protocols/announcement.py fills them in).
+_PLACEHOLDERS = ("ticket", "window", "window_name")
+_PERCENT = integer(0, 100, "a volume in percent from 0 to 100")
+
+
+def _read_announcer(
+    r: Reader, data: Mapping[str, object], source: Path, timezone: str
+) -> AnnouncerSettings:
+    table = r.table(data.get("announcer", {}), "announcer", _ANNOUNCER_KEYS, "a table") or {}
+    d = AnnouncerSettings()
+    templates = dict(d.templates)
+    raw = table.get("templates", {})
+    if not isinstance(raw, dict):
+        r.report(
+            "announcer.templates", 'expected a table of languages to texts, such as zh = "..."'
+        )
+        raw = {}
+    for language, text in raw.items():
+        key = join_key("announcer.templates", language)
+        template = r.check(text, key, _TEXT)
+        if template is None:
+            continue
+        if "{ticket}" not in template:
+            r.report(key, 'expected a text containing "{ticket}" (and usually "{window}")')
+            continue
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        except ValueError:
+            r.report(key, 'expected balanced braces: "{" and "}" only around a placeholder')
+            continue
+        unknown = sorted(names - set(_PLACEHOLDERS))
+        if unknown:
+            r.report(
+                key,
+                f"unknown placeholder {{{unknown[0]}}}; expected "
+                + ", ".join(f"{{{name}}}" for name in _PLACEHOLDERS),
+            )
+            continue
+        templates[language] = template
+    languages: list[str] = []
+    raw_languages = table.get("languages", list(d.languages))
+    if not isinstance(raw_languages, list) or not raw_languages:
+        r.report("announcer.languages", 'expected a non-empty array of languages, such as ["zh"]')
+    else:
+        for index, language in enumerate(raw_languages):
+            key = f"announcer.languages[{index}]"
+            if language not in templates:
+                hint = did_you_mean(str(language), templates)
+                r.report(
+                    key,
+                    f"no template for {show_value(language)}"
+                    + (f"; did you mean {quote(hint)}?" if hint else "")
+                    + f" (templates: {', '.join(sorted(templates))})",
+                )
+            else:
+                languages.append(str(language))
+    quiet: list[tuple[time, time]] = []
+    raw_quiet = table.get("quiet_hours", [])
+    if not isinstance(raw_quiet, list):
+        r.report("announcer.quiet_hours", 'expected an array such as ["12:00-13:30"]')
+        raw_quiet = []
+    for index, item in enumerate(raw_quiet):
+        match = _PERIOD_RE.fullmatch(item) if isinstance(item, str) else None
+        start = clock(match.group(1)) if match else None
+        end = clock(match.group(4)) if match else None
+        if start is None or end is None or start == end:
+            r.report(f"announcer.quiet_hours[{index}]", f"expected {_PERIOD_EXPECTED}")
+            continue
+        quiet.append((start, end))
+    volume: list[tuple[time, int]] = []
+    raw_volume = table.get("volume", {})
+    if not isinstance(raw_volume, dict):
+        r.report("announcer.volume", 'expected a table of times to percents, such as "08:30" = 80')
+        raw_volume = {}
+    for moment, percent in raw_volume.items():
+        key = join_key("announcer.volume", moment)
+        at = clock(moment)
+        level = r.check(percent, key, _PERCENT)
+        if at is None:
+            r.report(key, 'expected a time "HH:MM" as the key')
+        elif level is not None:
+            volume.append((at, level))
+    clips = r.optional(table, "announcer", "clips_dir", _TEXT, "")
+    return AnnouncerSettings(
+        templates=MappingProxyType(templates),
+        languages=tuple(languages) or d.languages,
+        one_as_yao=r.optional(table, "announcer", "one_as_yao", _BOOL, d.one_as_yao),
+        repeat=r.optional(table, "announcer", "repeat", _REPEAT, d.repeat),
+        chime=r.optional(table, "announcer", "chime", _BOOL, d.chime),
+        timezone=timezone,
+        quiet_hours=tuple(quiet),
+        volume=tuple(sorted(volume)),
+        clips_dir=(source.parent / clips) if clips else None,
     )
 
 
 _MQTT_KEYS = ("host", "port", "username", "password_file", "keepalive", "max_inflight")
 _PROFILES_KEYS = ("dir",)
-_DEVICE_KEYS = ("id", "profile", "window", "port", "address", "pins", "remotes", "transfer_to")
+_DEVICE_KEYS = (
+    "id",
+    "profile",
+    "window",
+    "port",
+    "address",
+    "pins",
+    "remotes",
+    "transfer_to",
+    "kiosk",
+    "zone",
+)
 _DEVICE_ID = pattern(
     r"[a-z0-9][a-z0-9_-]{0,47}", 'a device id of lowercase letters, digits, "_" or "-"'
 )
@@ -694,6 +899,7 @@ def _read_devices(
     source: Path,
     windows: set[str],
     mqtt: MqttSettings | None,
+    kiosks: set[str],
 ) -> tuple[DeviceConfig, ...]:
     tables = r.tables(data, "devices", required=False)
     if not tables:
@@ -737,18 +943,39 @@ def _read_devices(
         if transfer_to is not None and transfer_to not in windows:
             r.report(f"{path}.transfer_to", f"no window {quote(transfer_to)}")
         port = r.optional(table, path, "port", _TEXT, "") or None
+        kiosk = r.optional(table, path, "kiosk", _KIOSK_ID, "") or None
+        if kiosk is not None and kiosk not in kiosks:
+            hint = did_you_mean(kiosk, kiosks)
+            r.report(
+                f"{path}.kiosk",
+                f"no kiosk {quote(kiosk)}"
+                + (f"; did you mean {quote(hint)}?" if hint else "; add it as a [[kiosks]] entry"),
+            )
+        zone = r.optional(table, path, "zone", _ZONE, "") or None
         address = r.optional(table, path, "address", _BUS_ADDRESS, 0)
         pins = _read_pins(r, table, path)
         remotes = _read_remotes(r, table, path, windows)
         if profile is not None:
-            needs_port = profile.transport in ("serial", "evdev")
+            needs_port = profile.transport in ("serial", "evdev", "tcp")
             if needs_port and port is None:
                 r.report(f"{path}.port", f"missing; a {profile.transport} device needs its port")
-            if profile.transport in ("mqtt", "gpio") and port is not None:
+            if profile.transport in ("mqtt", "gpio", "pcsc", "audio") and port is not None:
                 r.report(f"{path}.port", f"a {profile.transport} device has no port")
             if profile.transport == "mqtt" and mqtt is None:
                 r.report(f"{path}.profile", "an MQTT device needs an [mqtt] table (the broker)")
-            if profile.driver != "rf433_receiver" and window is None:
+            if profile.kind in KIOSK_KINDS:
+                if kiosk is None:
+                    r.report(f"{path}.kiosk", f"missing; a {profile.kind} belongs to a kiosk")
+                if window is not None:
+                    r.report(f"{path}.window", f"a {profile.kind} belongs to a kiosk, not a window")
+            elif kiosk is not None:
+                r.report(
+                    f"{path}.kiosk", f"only kiosk devices belong to a kiosk, not a {profile.kind}"
+                )
+            if zone is not None and profile.kind != "announcer":
+                r.report(f"{path}.zone", "only announcers have a speaker zone")
+            needs_window = profile.kind not in KIOSK_KINDS and profile.kind != "announcer"
+            if needs_window and profile.driver != "rf433_receiver" and window is None:
                 r.report(f"{path}.window", "missing; expected the window this device serves")
             if profile.transport == "gpio":
                 _check_pins(r, path, profile, pins)
@@ -778,6 +1005,8 @@ def _read_devices(
                     pins=MappingProxyType(pins),
                     remotes=MappingProxyType(remotes),
                     transfer_to=transfer_to,
+                    kiosk=kiosk,
+                    zone=zone,
                 )
             )
     return tuple(devices)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Shared fixtures defined beside the tests that use them.
+from fake_evdev import fake_evdev  # noqa: F401
+
 pytest_plugins = ["mqtt_broker"]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1095,3 +1095,42 @@ async def test_an_event_the_log_cannot_hold_stops_the_controller_instead_of_dive
     await api.restart()
     assert [t["number"] for t in await api.get("/api/v1/tickets")] == ["A001"]
     assert (await api.issue("social"))["number"] == "A002"
+
+
+# ----------------------------------------------------------------- kiosks
+
+
+async def test_a_kiosk_without_a_printer_gives_a_screen_ticket_with_its_qr_address(
+    api: Api,
+) -> None:
+    kiosks = await api.get("/api/v1/kiosks")
+    assert [(k["id"], k["printer"]) for k in kiosks] == [("k1", None), ("k2", None)]
+    result = await api.post(
+        "/api/v1/kiosks/k1/tickets", {"theme": "social"}, expect=201, headers={"X-Actor": "k1"}
+    )
+    assert result["printed"] is False
+    assert result["reason"] == "this kiosk has no printer"
+    ticket = result["ticket"]
+    assert ticket["channel"] == "kiosk-screen"
+    assert result["qr_url"] == f"http://127.0.0.1:8080/t/{ticket['id']}"
+    async with api.session.get(api.url + f"/t/{ticket['id']}", allow_redirects=False) as resp:
+        assert resp.status == 302
+        assert resp.headers["Location"] == f"/api/v1/tickets/{ticket['id']}"
+    refused = await api.post(f"/api/v1/tickets/{ticket['id']}/reprint", {"kiosk": "k2"}, expect=409)
+    assert "cannot print" in refused["error"]["message"]
+
+
+async def test_kiosk_requests_are_checked(api: Api) -> None:
+    missing = await api.post("/api/v1/kiosks/k7/tickets", {"theme": "social"}, expect=404)
+    assert missing["error"]["message"] == 'no kiosk "k7"'
+    await api.request("GET", "/api/v1/kiosks/k7")
+    bad = await api.post(
+        "/api/v1/kiosks/k1/tickets", {"theme": "social", "print": "yes"}, expect=422
+    )
+    assert bad["error"]["details"] == {"field": "print"}
+    stale = await api.post(
+        "/api/v1/kiosks/k1/tickets", {"theme": "social", "card": "no-such-read"}, expect=422
+    )
+    assert "read it again" in stale["error"]["message"]
+    typo = await api.post("/api/v1/kiosks/k1/tickets", {"theme": "socail"}, expect=422)
+    assert 'did you mean "social"' in typo["error"]["message"]

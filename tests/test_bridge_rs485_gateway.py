@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import waiting
 from mqtt_broker import Mosquitto
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU
@@ -36,6 +35,8 @@ from hall_controller.transports.base import LinkState
 from hall_controller.transports.errors import LinkDown, LinkTimeout
 from hall_controller.transports.mqtt import Message, MqttLink
 from hall_controller.transports.pty import PtyPair
+
+import waiting
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 

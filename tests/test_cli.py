@@ -136,7 +136,7 @@ def test_a_log_the_config_no_longer_fits_is_a_clear_start_up_error(tmp_path: Pat
 def test_check_config_counts_the_demo_hall_s_devices() -> None:
     result = hall_controller("check-config", str(DEMO_CONFIG))
     assert result.returncode == 0, result.stderr
-    assert "19 devices" in result.stdout
+    assert "24 devices" in result.stdout
 
 
 def test_simulate_plays_the_devices_from_a_console(tmp_path: Path, mosquitto: Mosquitto) -> None:

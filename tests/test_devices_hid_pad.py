@@ -16,7 +16,6 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from waiting import eventually
 
 from hall_controller.app import open_hall
 from hall_controller.device_port import ServiceHallPort
@@ -30,6 +29,8 @@ from hall_controller.services import HallService
 from hall_controller.settings import load_settings
 from hall_controller.simulators.usb_hid import SimulatedHidPad, SimulatedUsbBus
 from hall_controller.transports.backoff import Backoff
+
+from waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 

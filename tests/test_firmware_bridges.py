@@ -389,8 +389,12 @@ def test_a_bad_config_exits_2_naming_each_problem(
 
 
 def test_bridged_profiles_are_the_serial_window_devices() -> None:
+    # Window devices on serial lines; kiosk devices and announcers sit beside the edge box.
+    window_kinds = {"call_pad", "window_display", "rating_pad"}
     bridged = {
-        p.id for p in PROFILES.values() if p.transport == "serial" and p.driver != "rf433_receiver"
+        p.id
+        for p in PROFILES.values()
+        if p.transport == "serial" and p.driver != "rf433_receiver" and p.kind in window_kinds
     }
     for profile_id in bridged:
         profile: DeviceProfile = PROFILES[profile_id]

@@ -179,3 +179,61 @@ def test_a_config_without_devices_needs_no_profiles(tmp_path: Path) -> None:
     settings = validate_settings_text(demo_config_text(), str(tmp_path / "hall.toml"))
     assert settings.devices == ()
     assert settings.mqtt is None
+
+
+def test_kiosk_devices_and_announcers_are_checked_against_kiosks_and_zones() -> None:
+    text = devices_config(
+        """
+[[devices]]
+id = "k9-printer"
+profile = "escpos-80mm-gb18030"
+kiosk = "k9"
+port = "sim-dev/k9-printer"
+
+[[devices]]
+id = "k1-reader"
+profile = "sam-idcard-serial"
+window = "1"
+port = "sim-dev/k1-reader"
+
+[[devices]]
+id = "w1-extra-pad"
+profile = "mqtt-callpad"
+window = "1"
+kiosk = "k1"
+
+[[devices]]
+id = "lobby-speaker"
+profile = "espeak-speaker"
+port = "/dev/snd/pcmC0D0p"
+
+[[devices]]
+id = "k1-scanner-2"
+profile = "scanner-serial"
+kiosk = "k1"
+port = "sim-dev/k1-scanner-2"
+zone = "lobby"
+"""
+    )
+    found = "\n".join(config_problems(text))
+    n = len(validate_settings_text(demo_config_text(devices=True), "hall.toml").devices)
+    assert f'devices[{n}].kiosk: no kiosk "k9"; add it as a [[kiosks]] entry' in found
+    assert f"devices[{n + 1}].kiosk: missing; a card_reader belongs to a kiosk" in found
+    assert f"devices[{n + 1}].window: a card_reader belongs to a kiosk, not a window" in found
+    assert f"devices[{n + 2}].kiosk: only kiosk devices belong to a kiosk, not a call_pad" in found
+    assert f"devices[{n + 3}].port: a audio device has no port" in found
+    assert f"devices[{n + 4}].zone: only announcers have a speaker zone" in found
+
+
+def test_the_demo_kiosks_have_a_printer_each_and_kiosk_one_a_reader_and_scanner() -> None:
+    settings = validate_settings_text(demo_config_text(devices=True), "hall.toml")
+    by_kiosk: dict[str, set[str]] = {}
+    for device in settings.devices:
+        if device.kiosk is not None:
+            by_kiosk.setdefault(device.kiosk, set()).add(device.profile.kind)
+    assert by_kiosk == {
+        "k1": {"ticket_printer", "card_reader", "code_scanner"},
+        "k2": {"ticket_printer"},
+    }
+    assert [k.id for k in settings.hall.kiosks] == ["k1", "k2"]
+    assert any(d.profile.kind == "announcer" for d in settings.devices)

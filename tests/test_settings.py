@@ -441,6 +441,48 @@ def test_each_mistake_gives_a_clear_message(old: str, new: str, expected: str) -
             id="two-age-groups",
         ),
         pytest.param(
+            '[[kiosks]]\nid = "k1"\nname_zh = "1号机"\nname_en = "Kiosk 1"\n'
+            '[[kiosks]]\nid = "k1"\nname_zh = "2号机"\nname_en = "Kiosk 2"',
+            'kiosks[1].id: duplicate kiosk id "k1"; kiosks[0] has it',
+            id="duplicate-kiosk",
+        ),
+        pytest.param(
+            '[ticket]\nstatus_url = "hall.example/t/"',
+            'ticket.status_url: expected the status page\'s address with "{ticket_id}" in it',
+            id="ticket-url",
+        ),
+        pytest.param(
+            "[ticket]\nshow_waiting = true",
+            'ticket.show_waiting: unknown key; did you mean "show_wait"?',
+            id="ticket-key",
+        ),
+        pytest.param(
+            '[announcer]\nlanguages = ["zh", "yue"]',
+            'announcer.languages[1]: no template for "yue" (templates: en, zh)',
+            id="announcer-language",
+        ),
+        pytest.param(
+            '[announcer.templates]\nzh = "请到窗口"',
+            'announcer.templates.zh: expected a text containing "{ticket}"',
+            id="announcer-template",
+        ),
+        pytest.param(
+            '[announcer.templates]\nzh = "请 {ticket} 号 到 {counter} 号窗口"',
+            "announcer.templates.zh: unknown placeholder {counter}; expected {ticket}, {window}, "
+            "{window_name}",
+            id="announcer-placeholder",
+        ),
+        pytest.param(
+            '[announcer]\nquiet_hours = ["12:00"]',
+            'announcer.quiet_hours[0]: expected an opening period "HH:MM-HH:MM"',
+            id="announcer-quiet-hours",
+        ),
+        pytest.param(
+            '[announcer.volume]\n"08:30" = 120',
+            "announcer.volume.08:30: expected a volume in percent from 0 to 100, got 120",
+            id="announcer-volume",
+        ),
+        pytest.param(
             '[[priority_groups]]\nid = "a"\nname_zh = "甲"\nname_en = "A"\nmin_age = 0',
             "priority_groups[0].min_age: expected an age in years from 1 to 130, got 0",
             id="age-range",
@@ -544,3 +586,20 @@ def test_error_carries_structured_issues_and_prints_them() -> None:
         str(caught.value) == 'cfg.toml: themes[0].prefix: expected 1-2 uppercase letters, got "a"'
     )
     assert str(ConfigIssue("cfg.toml", "", "invalid TOML")) == "cfg.toml: invalid TOML"
+
+
+def test_the_demo_kiosks_ticket_layout_and_announcer_are_read() -> None:
+    settings = load_settings(DEMO)
+    assert [(k.id, k.name_zh) for k in settings.hall.kiosks] == [
+        ("k1", "1号自助取号机"),
+        ("k2", "2号自助取号机"),
+    ]
+    layout = settings.hall.ticket
+    assert layout.status_url == "http://127.0.0.1:8080/t/{ticket_id}"
+    assert layout.footer.splitlines() == ["请留意叫号 过号请重新取号", "请保管好您的号票"]
+    announcer = settings.announcer
+    assert announcer.languages == ("zh", "en")
+    assert announcer.templates["zh"] == "请 {ticket} 号 到 {window} 号窗口 办理"
+    assert announcer.quiet_hours == ((time(12, 0), time(13, 30)),)
+    assert announcer.volume[0] == (time(8, 30), 80)
+    assert announcer.timezone == "Asia/Shanghai"

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from waiting import eventually
 
 from hall_controller.profiles import DeviceProfile, ModbusDisplaySettings, Rf433Settings
 from hall_controller.profiles import load_profiles as _load_profiles
@@ -29,6 +28,8 @@ from hall_controller.transports.errors import LinkDown, LinkTimeout
 from hall_controller.transports.memory import memory_pair
 from hall_controller.transports.pty import PtyPair
 from hall_controller.transports.serial import SerialLink, SerialParams
+
+from waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 

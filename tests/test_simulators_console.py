@@ -46,6 +46,9 @@ DEVICES = [
     device("rate-1", "rating-5key-aa", "1", "ports/pads", 21),
     device("rf", "rf433-receiver", None, "ports/rf", 0),
     device("buttons-3", "gpio-call-buttons", "3", None, 0),
+    device("reader-k", "sam-idcard-serial", None, "ports/idcard", 0),
+    device("scanner-k", "scanner-serial", None, "ports/scanner", 0),
+    device("printer-k", "escpos-58mm-gbk", None, "ports/printer", 0),
 ]
 
 
@@ -215,3 +218,36 @@ async def test_stdin_lines_reads_typed_lines(monkeypatch: pytest.MonkeyPatch) ->
         async for line in stdin_lines():
             lines.append(line)
     assert lines == ["help", "show pad-1"]
+
+
+async def test_kiosk_commands_place_cards_scan_codes_and_set_paper(
+    hall: SimulatedHall, tmp_path: Path
+) -> None:
+    scanner = SerialLink(SerialParams(str(tmp_path / "ports" / "scanner")))
+    await scanner.open(WAIT_S)
+    try:
+        out = await run(
+            hall,
+            "card reader-k elderly",
+            "scan scanner-k http://hall.example/t/20261128-A001",
+            "paper printer-k out",
+            "card reader-k off",
+            "card scanner-k adult",
+            "paper printer-k wet",
+        )
+        assert out[1].startswith("reader-k: a synthetic elderly applicant's card is on the reader")
+        assert out[2:5] == [
+            "scanner-k: scanned 35 characters",
+            "printer-k: paper out",
+            "reader-k: card taken away",
+        ]
+        assert out[5].startswith("error: scanner-k is a ")
+        assert out[6].startswith("'wet' is not ok, low or out; usage: paper <printer>")
+        received = b""
+        async with asyncio.timeout(WAIT_S):
+            while not received.endswith(b"\r\n"):
+                received += await scanner.read(WAIT_S)
+        assert received == b"http://hall.example/t/20261128-A001\r\n"
+        assert hall.printer("printer-k").paper == "out"
+    finally:
+        await scanner.close()

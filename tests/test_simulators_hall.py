@@ -14,7 +14,6 @@ from types import MappingProxyType
 
 import pytest
 from mqtt_broker import Mosquitto
-from waiting import eventually
 
 from hall_controller.app import open_hall
 from hall_controller.device_port import ServiceHallPort
@@ -33,6 +32,8 @@ from hall_controller.simulators.hall import (
 )
 from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.mqtt import Message, MqttLink
+
+from waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from mqtt_broker import Mosquitto
-from waiting import eventually
 
 from hall_controller.devices.base import Device, DeviceContext
 from hall_controller.devices.health import DeviceState
@@ -35,6 +34,8 @@ from hall_controller.simulators.mqtt_peers import (
 )
 from hall_controller.transports.errors import LinkDown
 from hall_controller.transports.mqtt import Message, MqttLink
+
+from waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from evdev import InputEvent, ecodes
+from evdev import ecodes
 
 from hall_controller.simulators.usb_hid import SimulatedUsbBus
 from hall_controller.transports.base import LinkState
@@ -30,6 +28,8 @@ from hall_controller.transports.keys import (
     key_name,
     set_default_usb_backend,
 )
+
+from fake_evdev import FakeInputDevice
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
@@ -58,64 +58,6 @@ async def test_a_file_that_is_not_an_input_device_is_link_down(tmp_path: Path) -
     pad = EvdevKeys(not_a_keyboard, on_key=lambda key: None)
     with pytest.raises(LinkDown, match="event3"):
         await pad.open(timeout=1.0)
-
-
-class FakeInputDevice:
-    """Stands in for evdev.InputDevice: events are queued and signalled through a pipe."""
-
-    made: ClassVar[list[FakeInputDevice]] = []
-    grab_error: ClassVar[OSError | None] = None
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd, self._signal = os.pipe()
-        os.set_blocking(self.fd, False)
-        self.grabbed = False
-        self.closed = False
-        self._events: list[InputEvent] = []
-        self._read_error: OSError | None = None
-        FakeInputDevice.made.append(self)
-
-    def grab(self) -> None:
-        if FakeInputDevice.grab_error is not None:
-            raise FakeInputDevice.grab_error
-        self.grabbed = True
-
-    def ungrab(self) -> None:
-        self.grabbed = False
-
-    def read(self) -> Iterator[InputEvent]:
-        os.read(self.fd, 4096)  # BlockingIOError when nothing came, as evdev's read
-        if self._read_error is not None:
-            raise self._read_error
-        events, self._events = self._events, []
-        return iter(events)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            os.close(self.fd)
-            os.close(self._signal)
-
-    # what the test does to the "keyboard"
-
-    def type(self, *events: tuple[int, int, int]) -> None:
-        self._events.extend(InputEvent(0, 0, *event) for event in events)
-        os.write(self._signal, b"!")
-
-    def unplug(self) -> None:
-        self._read_error = OSError(errno.ENODEV, "No such device")
-        os.write(self._signal, b"!")
-
-
-@pytest.fixture
-def fake_evdev(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeInputDevice]]:
-    FakeInputDevice.made = []
-    FakeInputDevice.grab_error = None
-    monkeypatch.setattr("evdev.InputDevice", FakeInputDevice)
-    yield FakeInputDevice
-    for device in FakeInputDevice.made:
-        device.close()
 
 
 def down(code: int) -> tuple[int, int, int]:

@@ -13,19 +13,24 @@ from typing import Any, Protocol
 
 import structlog
 
-from hall_controller.core.events import Event
+from hall_controller.core.events import Event, TicketCalled, TicketRecalled
 from hall_controller.core.hall import Hall
+from hall_controller.devices.announcer import Announcer, TtsAnnouncer, VoiceModuleAnnouncer
 from hall_controller.devices.base import Device, DeviceContext
 from hall_controller.devices.bus import SerialBus
+from hall_controller.devices.card_readers import PcscCardReader, SamIdCardReader
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.local_pads import GpioCallPad, HidCallPad, KeyboardCallPad
 from hall_controller.devices.model import (
+    Announcement,
     CardPresented,
     CodeScanned,
     DeviceInput,
     InputResult,
     KeyPressed,
+    KioskInput,
     RatingGiven,
+    TicketPrint,
 )
 from hall_controller.devices.mqtt_devices import (
     MqttCallPad,
@@ -34,6 +39,8 @@ from hall_controller.devices.mqtt_devices import (
     MqttRatingPad,
     MqttWindowDisplay,
 )
+from hall_controller.devices.printer import EscposPrinter
+from hall_controller.devices.scanners import KeyboardCodeScanner, SerialCodeScanner
 from hall_controller.devices.serial_devices import (
     FramedCallPad,
     FramedLedDisplay,
@@ -44,7 +51,7 @@ from hall_controller.devices.serial_devices import (
 )
 from hall_controller.devices.showing import ShowingTracker
 from hall_controller.devices.supervisor import Supervisor
-from hall_controller.profiles import DeviceConfig, resolve_port
+from hall_controller.profiles import AnnouncerSettings, DeviceConfig, resolve_port
 from hall_controller.protocols.mqtt_tree import Topics, encode_meta, encode_state
 from hall_controller.protocols.rf433 import RemoteBindings
 from hall_controller.transports.backoff import Backoff
@@ -56,6 +63,9 @@ log = structlog.get_logger("hall_controller.devices")
 
 # In the data directory: wireless pads bound to windows by learn mode.
 REMOTE_BINDINGS_FILE = "remote-bindings.json"
+# Rendered announcements (a cache) and, where the speaker writes files, what was said.
+VOICE_CACHE_DIR = "voice-cache"
+ANNOUNCEMENTS_DIR = "announcements"
 
 
 class HallPort(Protocol):
@@ -75,6 +85,10 @@ class HallPort(Protocol):
         """Store the applicant's rating of one ticket."""
         ...
 
+    def kiosk_input(self, item: KioskInput) -> None:
+        """A card read or a code scanned at a kiosk, for that kiosk's screen."""
+        ...
+
 
 SerialFactory = Callable[[DeviceConfig, DeviceContext, SerialBus], SerialDevice]
 LocalFactory = Callable[[DeviceConfig, DeviceContext], Device]
@@ -88,10 +102,31 @@ SERIAL_DRIVERS: dict[str, SerialFactory] = {
     "rf433_receiver": Rf433Receiver,
     "framed_rating": FramedRatingPad,
 }
+AnnouncerFactory = Callable[
+    [DeviceConfig, DeviceContext, AnnouncerSettings, "DeviceHub"], Announcer
+]
 LOCAL_DRIVERS: dict[str, LocalFactory] = {
     "gpio_buttons": GpioCallPad,
     "keyboard_keys": KeyboardCallPad,
     "hid_keys": HidCallPad,
+    # Kiosk devices: each owns its link (a printer, a card reader, a scanner per port).
+    "escpos": EscposPrinter,
+    "sam_idcard": SamIdCardReader,
+    "pcsc_card": PcscCardReader,
+    "keyboard_scanner": KeyboardCodeScanner,
+    "serial_scanner": SerialCodeScanner,
+}
+ANNOUNCER_DRIVERS: dict[str, AnnouncerFactory] = {
+    "tts_speaker": lambda config, context, settings, hub: TtsAnnouncer(
+        config,
+        context,
+        settings=settings,
+        cache_dir=hub.data_dir / VOICE_CACHE_DIR,
+        output_dir=hub.data_dir / ANNOUNCEMENTS_DIR,
+    ),
+    "voice_module": lambda config, context, settings, hub: VoiceModuleAnnouncer(
+        config, context, settings=settings, open_link=hub.open_link, backoff=hub.new_backoff()
+    ),
 }
 MQTT_DRIVERS: dict[str, MqttFactory] = {
     "mqtt_callpad": MqttCallPad,
@@ -111,6 +146,7 @@ class DeviceHub:
         data_dir: Path,
         hall_id: str,
         mqtt: MqttLink | None = None,
+        announcer: AnnouncerSettings | None = None,
         clock: Callable[[], float] = time.time,
         open_link: Callable[[SerialParams], ByteLink] = SerialLink,
         backoff: Callable[[], Backoff] = Backoff,
@@ -128,6 +164,8 @@ class DeviceHub:
         self.supervisors: dict[str, Supervisor] = {}
         self._inputs: set[asyncio.Task[None]] = set()
         self._saves: set[asyncio.Task[None]] = set()
+        self.announcers: list[Announcer] = []
+        self.data_dir: Path = data_dir
         # One window's keys are carried out one after the other, in the order pressed: a
         # "call" that first opens the window must be done before the "start" after it.
         self._window_locks: dict[str, asyncio.Lock] = {}
@@ -137,6 +175,13 @@ class DeviceHub:
             device: Device
             if driver in SERIAL_DRIVERS:
                 device = SERIAL_DRIVERS[driver](config, self._context, self._bus(config, data_dir))
+            elif driver in ANNOUNCER_DRIVERS:
+                if config.port is not None:  # a voice module's serial port
+                    config = replace(config, port=resolve_port(config.port, data_dir))
+                settings = announcer if announcer is not None else AnnouncerSettings()
+                announcer_device = ANNOUNCER_DRIVERS[driver](config, self._context, settings, self)
+                self.announcers.append(announcer_device)
+                device = announcer_device
             elif driver in MQTT_DRIVERS:
                 if mqtt is None:
                     raise ValueError(f"device {config.id} needs the MQTT broker")
@@ -157,9 +202,19 @@ class DeviceHub:
                 self.by_window[device.config.window].append(device)
         self.tracker = ShowingTracker(windows)
         self._windows = {w.id for w in port.hall().config.windows}
+        self._zones = {w.id: w.zone for w in port.hall().config.windows}
+        self.printers = {d.id: d for d in self.devices.values() if isinstance(d, EscposPrinter)}
         for device in self.devices.values():
             if isinstance(device, Rf433Receiver):
                 device.on_bound = self._bound
+
+    def open_link(self, params: SerialParams) -> ByteLink:
+        """A link to a serial port, as the hub opens them (tests hand out their own)."""
+        return self._open_link(params)
+
+    def new_backoff(self) -> Backoff:
+        """A fresh reconnection backoff for one link."""
+        return self._backoff()
 
     def _bus(self, config: DeviceConfig, data_dir: Path) -> SerialBus:
         assert config.port is not None
@@ -257,6 +312,42 @@ class DeviceHub:
             # Out now, not after the rest of this commit's watchers and whatever else is due in
             # this loop iteration: the applicant is looking at the board.
             self.mqtt.flush()
+        if self.announcers:
+            self._announce(hall, events)
+
+    def _announce(self, hall: Hall, events: Sequence[Event]) -> None:
+        """Each call and recall to the announcers of its window's zone (or of every zone)."""
+        for event in events:
+            if not isinstance(event, TicketCalled | TicketRecalled):
+                continue
+            ticket = hall.tickets.get(event.ticket_id)
+            window = hall.config.window(event.window)
+            if ticket is None:
+                continue
+            call = Announcement(
+                ticket=ticket.number,
+                window=window.id,
+                window_name_zh=window.name_zh,
+                window_name_en=window.name_en,
+                recall=isinstance(event, TicketRecalled),
+            )
+            zone = self._zones.get(window.id)
+            for announcer in self.announcers:
+                if announcer.config.zone is None or zone is None or announcer.config.zone == zone:
+                    announcer.announce(call)
+
+    # --- kiosk printers --------------------------------------------------------------------
+
+    def printer_views(self) -> list[tuple[str, str, bool, str, str]]:
+        """Every kiosk printer: (device, kiosk, can print, paper, state)."""
+        return [
+            (p.id, p.config.kiosk or "", p.can_print, p.paper, p.health.state.value)
+            for p in self.printers.values()
+        ]
+
+    async def print_ticket(self, printer_id: str, ticket: TicketPrint) -> None:
+        """Print and confirm one ticket; DeviceError (PrintFailed) when it is not confirmed."""
+        await self.printers[printer_id].print_ticket(ticket)
 
     def wake(self, device_id: str) -> bool:
         """A device announced its return (hot-plug): reconnect its link now."""
@@ -401,6 +492,7 @@ class DeviceHub:
     def _kiosk_input(self, item: CardPresented | CodeScanned) -> None:
         """A card or code at a kiosk: handed to the kiosk's screen through the hall port."""
         log.info("kiosk_input", device=item.device_id, kiosk=item.kiosk, input=type(item).__name__)
+        self.port.kiosk_input(item)
 
     def _ask_rating(self, window: str) -> InputResult:
         showing = self.tracker.ask_rating(self.port.hall(), window)

@@ -5,7 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hall_controller.core.model import TicketPrint
 from hall_controller.protocols.sam_idcard import IdCardText
+
+__all__ = [
+    "Announcement",
+    "CardPresented",
+    "CodeScanned",
+    "ContactCard",
+    "DeviceInput",
+    "InputResult",
+    "KeyPressed",
+    "KioskInput",
+    "RatingGiven",
+    "TicketPrint",
+    "WindowShowing",
+]
 
 RatingPrompt = Literal["asking", "idle"]
 
@@ -72,22 +87,6 @@ class CodeScanned:
 
 KioskInput = CardPresented | CodeScanned
 DeviceInput = KeyPressed | RatingGiven | CardPresented | CodeScanned
-
-
-@dataclass(frozen=True, slots=True)
-class TicketPrint:
-    """One ticket as a printer puts it on paper: every text already chosen by the hall's layout."""
-
-    hall_name: str
-    theme_name: str
-    number: str  # "A012", printed very large
-    priority_mark: str | None  # e.g. "优先 长者"; None for a regular ticket
-    people_ahead: int | None  # None: not shown
-    wait_minutes: int | None  # the estimated wait; None: not shown
-    issued_at: str  # hall-local, "2026-11-28 09:41"
-    qr_url: str | None  # the ticket's live status page; None: no QR code
-    footer: str  # may hold several lines ("\n")
-    reprint: bool = False  # a reprint (补打) is marked as such
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,12 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import structlog
 
 from hall_controller.simulators.hall import SimulatedHall, SimulatorError, did_you_mean
+from hall_controller.simulators.idcard_reader import synthetic_card
 from hall_controller.transports.errors import TransportError
 
 log = structlog.get_logger("hall_controller.simulators")
@@ -156,6 +158,33 @@ async def _rate(hall: SimulatedHall, args: list[str], write: Write) -> None:
     write(f"{args[0]}: rated {score}")
 
 
+async def _card(hall: SimulatedHall, args: list[str], write: Write) -> None:
+    device, what = args[0], args[1].lower()
+    if what == "off":
+        await hall.remove_card(device)
+        write(f"{device}: card taken away")
+        return
+    if what not in ("elderly", "adult"):
+        raise _Usage(f"{what!r} is not elderly, adult or off")
+    birth = date(1950, 3, 4) if what == "elderly" else date(1990, 6, 15)
+    hall.cards_placed += 1
+    await hall.place_card(device, synthetic_card(hall.cards_placed, birth=birth))
+    write(f"{device}: a synthetic {what} applicant's card is on the reader ('card {device} off')")
+
+
+async def _scan(hall: SimulatedHall, args: list[str], write: Write) -> None:
+    await hall.scan(args[0], args[1])
+    write(f"{args[0]}: scanned {len(args[1])} characters")
+
+
+async def _paper(hall: SimulatedHall, args: list[str], write: Write) -> None:
+    level = args[1].lower()
+    if level not in ("ok", "low", "out"):
+        raise _Usage(f"{level!r} is not ok, low or out")
+    hall.set_paper(args[0], "ok" if level == "ok" else "low" if level == "low" else "out")
+    write(f"{args[0]}: paper {level}")
+
+
 async def _unplug(hall: SimulatedHall, args: list[str], write: Write) -> None:
     gone = hall.unplug(args[0])
     write(f"unplugged the port of {args[0]}: {', '.join(gone)} gone")
@@ -214,6 +243,14 @@ COMMANDS: Mapping[str, _Command] = {
         (3, 4),
     ),
     "rate": _Command("rate <device> <score>", "press a rating pad's key (1-5)", _rate, (2, 2)),
+    "card": _Command(
+        "card <reader> elderly|adult|off",
+        "put a synthetic ID card on a kiosk's reader, or take it away",
+        _card,
+        (2, 2),
+    ),
+    "scan": _Command("scan <scanner> <code>", "scan a code at a kiosk's scanner", _scan, (2, 2)),
+    "paper": _Command("paper <printer> ok|low|out", "a ticket printer's paper", _paper, (2, 2)),
     "unplug": _Command("unplug <device>", "pull the device's serial port", _unplug, (1, 1)),
     "replug": _Command("replug <device>", "plug the serial port back in", _replug, (1, 1)),
     "offline": _Command("offline <device>", "crash an MQTT device", _offline, (1, 1)),

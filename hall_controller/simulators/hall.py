@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import functools
 import os
 import random
 from collections.abc import Iterable, Sequence
@@ -20,15 +21,25 @@ import structlog
 
 from hall_controller.profiles import (
     DeviceConfig,
+    EscposSettings,
     ModbusDisplaySettings,
     MqttDeviceSettings,
     Rf433Settings,
+    SamIdCardSettings,
+    ScannerSettings,
     resolve_port,
 )
 from hall_controller.protocols.callpad import CallPadCodec
 from hall_controller.protocols.led_board import LedBoardCodec
 from hall_controller.protocols.rating_pad import SCALE, RatingPadCodec
+from hall_controller.protocols.sam_idcard import IdCardText
 from hall_controller.simulators.buses import SimulatedBus
+from hall_controller.simulators.escpos_printer import (
+    PaperState,
+    PrintedJob,
+    SimulatedEscposPrinter,
+)
+from hall_controller.simulators.idcard_reader import IdCardReaderPeer
 from hall_controller.simulators.mqtt_peers import (
     Broker,
     MqttCallPadPeer,
@@ -47,6 +58,7 @@ from hall_controller.simulators.peers import (
     RatingPadPeer,
     Rf433ReceiverPeer,
 )
+from hall_controller.simulators.scanner import SerialScannerPeer
 from hall_controller.transports.errors import TransportError
 from hall_controller.transports.pty import PtyPair
 
@@ -58,6 +70,8 @@ TIMEOUT_S = 5.0
 TAP_S = 0.2
 # The longest a simulated key may be held.
 MAX_HOLD_S = 60.0
+# In the data directory: what the simulated printers printed, one text file per printer.
+PRINTED_DIR = "printed"
 # Where symlinks of simulated ports may point (a PTY's tty); anything else is a real port.
 _PTY_DIR = "/dev/pts/"
 # How the simulated applicants rate (best first), for the automatic clerks.
@@ -153,6 +167,7 @@ class SimulatedHall:
         self._random = random.Random(seed)
         self._clerk_tasks: dict[str, asyncio.Task[None]] = {}
         self._started = False
+        self.cards_placed = 0  # synthetic cards made for the console (each a new person)
         broker = None
         if mqtt_host is not None and mqtt_port is not None:
             broker = Broker(hall_id, mqtt_host, mqtt_port)
@@ -167,7 +182,8 @@ class SimulatedHall:
 
     def _add(self, config: DeviceConfig, broker: Broker | None) -> None:
         profile = config.profile
-        if profile.transport == "serial":
+        # A USB printer given a port path is the kernel's /dev/usb/lp* device: a PTY plays it.
+        if profile.transport == "serial" or (profile.transport == "usb" and config.port):
             self._add_serial(config)
         elif profile.transport == "mqtt":
             if broker is None:
@@ -199,6 +215,20 @@ class SimulatedHall:
         port.bus.peers.append(peer)
         port.device_ids.append(config.id)
         self.serial[config.id] = _SerialDevice(config, port, peer)
+        if isinstance(peer, SimulatedEscposPrinter):
+            # Answers it owes once paper is loaded or the cover closed go out on its line.
+            peer.send = port.bus.send
+            peer.on_job = functools.partial(self._printed, config.id)
+
+    def _printed(self, device_id: str, job: PrintedJob) -> None:
+        """Keep what a simulated printer printed where a technician can read it."""
+        folder = self.data_dir / PRINTED_DIR
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with (folder / f"{device_id}.txt").open("a", encoding="utf-8") as paper:
+                paper.write(job.text + "\n" + "-" * 32 + "\n")
+        except OSError as exc:
+            log.warning("simulated_paper_not_saved", device=device_id, reason=str(exc))
 
     def _find_clerks(self) -> dict[str, _Clerk]:
         pads: dict[str, tuple[str, int | None]] = {}
@@ -344,6 +374,49 @@ class SimulatedHall:
         pad = self.mqtt[device_id]
         assert isinstance(pad, MqttRatingPadPeer)
         await pad.rate(score, self.timeout_s)
+
+    async def place_card(self, device_id: str, card: IdCardText) -> None:
+        """An applicant puts an ID card on a kiosk's reader (it stays until removed)."""
+        _, peer = self._kiosk_peer(device_id, IdCardReaderPeer, "an ID card reader")
+        assert isinstance(peer, IdCardReaderPeer)
+        peer.place_card(card)
+
+    async def remove_card(self, device_id: str) -> None:
+        """The card is taken off the reader."""
+        _, peer = self._kiosk_peer(device_id, IdCardReaderPeer, "an ID card reader")
+        assert isinstance(peer, IdCardReaderPeer)
+        peer.remove_card()
+
+    async def scan(self, device_id: str, code: str) -> None:
+        """Scan a code (a ticket's QR address, an appointment code) at a kiosk's scanner."""
+        if not code or len(code) > 512 or "\r" in code or "\n" in code:
+            raise BadArgument("a code is 1 to 512 characters on one line")
+        device, peer = self._kiosk_peer(device_id, SerialScannerPeer, "a code scanner")
+        assert isinstance(peer, SerialScannerPeer)
+        self._check_plugged(device)
+        device.port.bus.send(peer.scan(code))
+        await self._drain(device.port)
+
+    def printer(self, device_id: str) -> SimulatedEscposPrinter:
+        """A simulated ticket printer, to load paper, open its cover or read what it printed."""
+        _, peer = self._kiosk_peer(device_id, SimulatedEscposPrinter, "a ticket printer")
+        assert isinstance(peer, SimulatedEscposPrinter)
+        return peer
+
+    def set_paper(self, device_id: str, paper: PaperState) -> None:
+        """Let a printer's paper run low or out, or load a new roll ("ok")."""
+        if paper not in ("ok", "low", "out"):
+            raise BadArgument(f'paper is "ok", "low" or "out", not {paper!r}')
+        self.printer(device_id).set_paper(paper)
+
+    def _kiosk_peer(
+        self, device_id: str, kind: type[object], what: str
+    ) -> tuple[_SerialDevice, BusPeer]:
+        config = self._config(device_id)
+        device = self.serial.get(device_id)
+        if device is None or not isinstance(device.peer, kind):
+            raise Unsupported(f"{device_id} is a {_describe(config)}, not {what}")
+        return device, device.peer
 
     def unplug(self, device_id: str) -> list[str]:
         """Pull the device's port (every device on it goes); the devices that went."""
@@ -556,6 +629,12 @@ def _serial_peer(config: DeviceConfig) -> BusPeer | None:
     if isinstance(codec, Rf433Settings):
         default = min(config.remotes) if config.remotes else DEFAULT_REMOTE
         return Rf433ReceiverPeer(codec.layout, default_remote=default)
+    if isinstance(codec, EscposSettings):
+        return SimulatedEscposPrinter.for_settings(codec, name=config.id)
+    if isinstance(codec, SamIdCardSettings):
+        return IdCardReaderPeer()
+    if isinstance(codec, ScannerSettings):
+        return SerialScannerPeer(encoding=codec.encoding)
     return None
 
 

@@ -20,7 +20,7 @@ from .base import LinkState
 from .errors import LinkDown, LinkTimeout
 from .threads import post, settle
 
-_KEY_DOWN = 1  # evdev key values: 0 up, 1 down, 2 auto-repeat
+_KEY_UP, _KEY_DOWN = 0, 1  # evdev key values: 0 up, 1 down, 2 auto-repeat
 # The HID reader thread wakes this often to notice close().
 _HID_READ_TIMEOUT_MS = 100
 _HID_JOIN_S = 1.0
@@ -97,11 +97,14 @@ class EvdevKeys(_Presence):
         path: str | os.PathLike[str],
         *,
         on_key: Callable[[str], None],
+        on_release: Callable[[str], None] | None = None,
         on_state: Callable[[LinkState], None] | None = None,
     ) -> None:
         super().__init__(os.fspath(path), on_state)
         self.path = os.fspath(path)
         self._on_key = on_key
+        # Scanners need releases too: a shift held over several characters.
+        self._on_release = on_release
         self._device: evdev.InputDevice[str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -138,8 +141,12 @@ class EvdevKeys(_Presence):
             self._set_state(LinkState.DOWN, f"{self.name}: input device gone ({exc})")
             return
         for event in events:
-            if event.type == ecodes.EV_KEY and event.value == _KEY_DOWN:
+            if event.type != ecodes.EV_KEY:
+                continue
+            if event.value == _KEY_DOWN:
                 self._on_key(key_name(event.code))
+            elif event.value == _KEY_UP and self._on_release is not None:
+                self._on_release(key_name(event.code))
 
     def _release(self, *, ungrab: bool) -> None:
         device, loop = self._device, self._loop

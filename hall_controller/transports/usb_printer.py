@@ -36,6 +36,7 @@ from .threads import post, settle
 PRINTER_CLASS = 7  # USB interface class of printers
 # The thread looks for writes and close() this often while it waits for the printer.
 _POLL_S = 0.05
+_USB_READ_S = 0.01  # one bulk IN read at most: writes wait for it to end
 _READ_SIZE = 4096
 _JOIN_S = 1.0
 
@@ -77,8 +78,11 @@ class _Port:
         raise NotImplementedError
 
     def read(self, wait_s: float) -> bytes:
-        """Bytes from the printer, or b"" if none came within wait_s."""
+        """Bytes from the printer, or b"" if none came within wait_s (or wake() was called)."""
         raise NotImplementedError
+
+    def wake(self) -> None:
+        """Cut a read short (from any thread): a write is waiting."""
 
     def close(self) -> None:
         raise NotImplementedError
@@ -90,9 +94,17 @@ class _LpPort(_Port):
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd: int | None = None
+        # A read waits on the device and on this pipe: a write never waits out a poll.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
 
     def open(self) -> None:
         self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY)
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):  # full (already woken) or closed
+            os.write(self._wake_w, b"!")
 
     def _fd(self) -> int:
         if self.fd is None:
@@ -116,8 +128,11 @@ class _LpPort(_Port):
 
     def read(self, wait_s: float) -> bytes:
         fd = self._fd()
-        readable, _, _ = select.select([fd], [], [], wait_s)
-        if not readable:
+        readable, _, _ = select.select([fd, self._wake_r], [], [], wait_s)
+        if self._wake_r in readable:
+            with contextlib.suppress(OSError):
+                os.read(self._wake_r, 512)
+        if fd not in readable:
             return b""
         try:
             data = os.read(fd, _READ_SIZE)
@@ -129,9 +144,10 @@ class _LpPort(_Port):
 
     def close(self) -> None:
         fd, self.fd = self.fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for end in (fd, self._wake_r, self._wake_w):
+            if end is not None:
+                with contextlib.suppress(OSError):
+                    os.close(end)
 
 
 class _PyusbPort(_Port):
@@ -189,8 +205,10 @@ class _PyusbPort(_Port):
         if self.in_ep is None:
             time.sleep(wait_s)
             return b""
+        # Short reads: a bulk read cannot be cut short, and a write waits for it to end.
+        wait_ms = max(1, int(min(wait_s, _USB_READ_S) * 1000))
         try:
-            data = self.in_ep.read(max(self.in_ep.wMaxPacketSize, 64), max(1, int(wait_s * 1000)))
+            data = self.in_ep.read(max(self.in_ep.wMaxPacketSize, 64), wait_ms)
         except usb.core.USBTimeoutError:
             return b""
         return bytes(data)
@@ -247,6 +265,7 @@ class UsbPrinterLink(ByteLink):
         self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._current: _Port | None = None  # the port the thread has open
         self._connecting = False
 
     @property
@@ -290,15 +309,17 @@ class UsbPrinterLink(ByteLink):
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = loop.create_future()
         inbox = _Inbox()
+        port = self._port()
         stop = threading.Event()
         writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         thread = threading.Thread(
             target=self._run,
-            args=(self._port(), loop, opened, inbox, stop, writes),
+            args=(port, loop, opened, inbox, stop, writes),
             name=self.name,
             daemon=True,
         )
         self._stop, self._writes, self._thread = stop, writes, thread
+        self._current = port
         self._connecting = True
         thread.start()
         try:
@@ -314,9 +335,15 @@ class UsbPrinterLink(ByteLink):
             self._connecting = False
         self._inbox = inbox
 
+    def _wake_thread(self) -> None:
+        port = self._current
+        if port is not None:
+            port.wake()
+
     def _abandon(self) -> None:
         self._stop.set()
         self._writes.put(None)
+        self._wake_thread()
         self._thread = None
 
     def _run(
@@ -331,6 +358,7 @@ class UsbPrinterLink(ByteLink):
         try:
             port.open()
         except (OSError, usb.core.USBError, usb.core.NoBackendError, ValueError) as exc:
+            port.close()  # what open() made before it failed (the lp port's wake pipe)
             post(loop, settle, opened, LinkDown(f"{self._label}: cannot open ({exc})"))
             return
         post(loop, settle, opened, None)
@@ -398,6 +426,7 @@ class UsbPrinterLink(ByteLink):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._writes.put(_Write(data, timeout, done, loop))
+        self._wake_thread()
         try:
             # The thread gives up at the same deadline; the margin lets its answer arrive.
             async with asyncio.timeout(timeout + 2 * _POLL_S):
@@ -411,6 +440,7 @@ class UsbPrinterLink(ByteLink):
         self._thread = self._inbox = None
         self._stop.set()
         self._writes.put(None)
+        self._wake_thread()
         if inbox is not None:
             inbox.gone(f"{self._label}: closed")
         if thread is not None:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from hall_controller.core.errors import Conflict, DomainError, InvalidCommand, NotFound
 from hall_controller.core.model import TicketStatus
+from hall_controller.kiosks import KioskService
 from hall_controller.services import (
     WINDOW_ACTIONS,
     HallService,
@@ -40,6 +41,7 @@ from .validation import (
 log = structlog.get_logger(__name__)
 
 SERVICE_KEY: web.AppKey[HallService] = web.AppKey("service", HallService)
+KIOSKS_KEY: web.AppKey[KioskService] = web.AppKey("kiosks", KioskService)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Seconds between periodic `state` messages on the event stream (also a keep-alive).
 STATE_INTERVAL_S = 10.0
@@ -293,6 +295,15 @@ async def ticket_action(request: web.Request) -> web.Response:
     ticket = request.match_info["ticket"]
     action = request.match_info["action"]
     service = _service(request)
+    if action == "reprint":
+        body = await json_object(request, ("kiosk", "reason"))
+        result = await request.app[KIOSKS_KEY].reprint(
+            ticket,
+            kiosk_id=required_str(body, "kiosk", max_len=32),
+            reason=optional_str(body, "reason") or "补打",
+            actor=actor,
+        )
+        return json_response(result)
     if action == "cancel":
         body = await json_object(request, ("reason",))
         reply = await service.ticket_action(
@@ -408,10 +419,83 @@ def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
     return head.encode() + b"data: " + _dumps(data) + b"\n\n"
 
 
-def build_app(service: HallService) -> web.Application:
+# ----------------------------------------------------------------- kiosks
+
+
+async def list_kiosks(request: web.Request) -> web.Response:
+    """Every kiosk, its printer, and where else applicants can print."""
+    return json_response(request.app[KIOSKS_KEY].views())
+
+
+async def get_kiosk(request: web.Request) -> web.Response:
+    """One kiosk, its printer, and where else applicants can print."""
+    return json_response(request.app[KIOSKS_KEY].view(request.match_info["kiosk"]))
+
+
+async def kiosk_ticket(request: web.Request) -> web.Response:
+    """A ticket at a kiosk: printed and confirmed, or on the screen when it cannot be."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    kiosk = request.match_info["kiosk"]
+    body = await json_object(request, ("theme", "priority", "card", "print"))
+    printed = body.get("print", True)
+    if not isinstance(printed, bool):
+        raise BadRequest("print must be true or false", field="print")
+    result = await request.app[KIOSKS_KEY].issue(
+        kiosk,
+        theme=required_str(body, "theme", max_len=64),
+        priority=optional_str(body, "priority", max_len=64) or None,
+        card=optional_str(body, "card", max_len=64) or None,
+        printed=printed,
+        actor=actor if "X-Actor" in request.headers else f"kiosk:{kiosk}",
+        key=key,
+    )
+    return json_response(result, status=201)
+
+
+async def kiosk_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events of one kiosk: cards read and codes scanned there, failed prints."""
+    kiosks = request.app[KIOSKS_KEY]
+    kiosk = request.match_info["kiosk"]
+    kiosks.kiosk(kiosk)  # 404 before the stream starts
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    try:
+        async with kiosks.subscribe(kiosk) as queue:
+            await response.write(_sse("kiosk", kiosks.view(kiosk)))
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), STATE_INTERVAL_S)
+                except TimeoutError:
+                    await response.write(_sse("kiosk", kiosks.view(kiosk)))
+                    continue
+                if item is None:
+                    break
+                await response.write(_sse(item["event"], item))
+    except ConnectionError:
+        return response
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+async def ticket_qr(request: web.Request) -> web.Response:
+    """The address in a ticket's QR code: the ticket's live status."""
+    ticket = _service(request).ticket_view(request.match_info["ticket"])
+    raise web.HTTPFound(f"/api/v1/tickets/{ticket['id']}")
+
+
+def build_app(service: HallService, kiosks: KioskService | None = None) -> web.Application:
     """The aiohttp application serving the API for one hall."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
     app[SERVICE_KEY] = service
+    app[KIOSKS_KEY] = kiosks if kiosks is not None else KioskService(service)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/devices", list_devices)
@@ -429,4 +513,9 @@ def build_app(service: HallService) -> web.Application:
     app.router.add_post("/api/v1/tickets/{ticket}/{action}", ticket_action)
     app.router.add_get("/api/v1/events", event_stream)
     app.router.add_get("/api/v1/audit", get_audit)
+    app.router.add_get("/api/v1/kiosks", list_kiosks)
+    app.router.add_get("/api/v1/kiosks/{kiosk}", get_kiosk)
+    app.router.add_post("/api/v1/kiosks/{kiosk}/tickets", kiosk_ticket)
+    app.router.add_get("/api/v1/kiosks/{kiosk}/events", kiosk_events)
+    app.router.add_get("/t/{ticket}", ticket_qr)
     return app

@@ -86,6 +86,8 @@ SCHEMAS: dict[str, Any] = {
                     "no_show",
                     "held",
                     "cancelled",
+                    "printing",
+                    "voided",
                 ],
             },
             "channel": _STR,
@@ -243,6 +245,47 @@ SCHEMAS: dict[str, Any] = {
     ),
 }
 
+SCHEMAS["KioskPrinter"] = _obj(
+    {
+        "device": _STR,
+        "can_print": {"type": "boolean"},
+        "paper": {"type": "string", "enum": ["ok", "low", "out", "unknown"]},
+        "state": _STR,
+    }
+)
+SCHEMAS["OtherPrinter"] = _obj({"kiosk": _STR, "name_zh": _STR, "device": _STR})
+SCHEMAS["Kiosk"] = _obj(
+    {
+        "id": _STR,
+        "name_zh": _STR,
+        "name_en": _STR,
+        "printer": {"oneOf": [_ref("KioskPrinter"), {"type": "null"}]},
+        "other_printers": {"type": "array", "items": _ref("OtherPrinter")},
+    }
+)
+SCHEMAS["KioskTicketRequest"] = _obj(
+    {
+        "theme": _STR,
+        "priority": _NSTR,
+        "card": {"type": ["string", "null"], "description": "the token of an ID card read here"},
+        "print": {"type": "boolean", "description": "false: a screen ticket, no paper"},
+    },
+    ["theme"],
+)
+SCHEMAS["KioskTicket"] = _obj(
+    {
+        "ticket": _ref("Ticket"),
+        "printed": {"type": "boolean"},
+        "printer": _STR,
+        "reason": {"type": "string", "description": "why the ticket is on the screen"},
+        "qr_url": _STR,
+        "voided": {"type": "string", "description": "the number given up when the print failed"},
+        "other_printers": {"type": "array", "items": _ref("OtherPrinter")},
+    },
+    ["ticket", "printed"],
+)
+SCHEMAS["ReprintRequest"] = _obj({"kiosk": _STR, "reason": _STR}, ["kiosk"])
+
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -312,6 +355,7 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
 
 _TICKET = _path_param("ticket", "ticket id (20261128-A012) or today's number (A012)")
 _WINDOW = _path_param("window", "window id")
+_KIOSK = _path_param("kiosk", "kiosk id")
 _WINDOW_OK = {"200": _json(_ref("WindowResult"), "The window (and its ticket) afterwards")}
 _TICKET_OK = {"200": _json(_ref("Ticket"), "The ticket afterwards")}
 
@@ -472,6 +516,57 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/tickets/{ticket}/rating": {
             "post": _write("Rate the service, once", "RatingRequest", _TICKET_OK, [_TICKET])
+        },
+        "/api/v1/tickets/{ticket}/reprint": {
+            "post": _write(
+                "Print a waiting ticket again (补打) at a kiosk; audited once confirmed",
+                "ReprintRequest",
+                {"200": _json(_ref("KioskTicket"), "The ticket, printed again")},
+                [_TICKET],
+            )
+        },
+        "/api/v1/kiosks": {
+            "get": {
+                "summary": "Every kiosk with its printer and where else applicants can print",
+                "responses": {"200": _json({"type": "array", "items": _ref("Kiosk")}, "Kiosks")},
+            }
+        },
+        "/api/v1/kiosks/{kiosk}": {
+            "get": {
+                "summary": "One kiosk with its printer and where else applicants can print",
+                "parameters": [_KIOSK],
+                "responses": {"200": _json(_ref("Kiosk"), "The kiosk"), **_errors(404)},
+            }
+        },
+        "/api/v1/kiosks/{kiosk}/tickets": {
+            "post": _write(
+                "Take a ticket at a kiosk: issued once its print is confirmed; when the print "
+                "fails its number is voided and a screen ticket is issued instead",
+                "KioskTicketRequest",
+                {"201": _json(_ref("KioskTicket"), "The ticket, printed or on the screen")},
+                [_KIOSK],
+            )
+        },
+        "/api/v1/kiosks/{kiosk}/events": {
+            "get": {
+                "summary": "Server-sent events of one kiosk: `card` (masked, with a token for "
+                "the ticket request), `scan`, `print_failed`",
+                "parameters": [_KIOSK],
+                "responses": {
+                    "200": {
+                        "description": "An endless text/event-stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(404),
+                },
+            }
+        },
+        "/t/{ticket}": {
+            "get": {
+                "summary": "A ticket's QR code address: redirects to the ticket",
+                "parameters": [_TICKET],
+                "responses": {"302": {"description": "To /api/v1/tickets/{ticket}"}},
+            }
         },
         "/api/v1/audit": {
             "get": {
