@@ -218,3 +218,45 @@ def test_the_demo_puts_its_usb_hid_pad_on_a_simulated_bus_and_a_clerk_presses_it
         assert demo.terminate(timeout=20) == 0
     finally:
         demo.stop()
+
+
+def test_the_demo_kiosks_print_read_cards_scan_and_the_announcer_speaks(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    config = tmp_path / "hall.toml"
+    text = demo_config_text(devices=True).replace("port = 1883", f"port = {mosquitto.port}")
+    config.write_text(text, encoding="utf-8")
+    data = tmp_path / "data"
+    demo = ServerProcess(config, data, name="demo", command=("demo", "--speed", "300"))
+    demo.start()
+    try:
+        wanted = {"TicketReserved", "CardRead", "Printed", "Scan", "Spoken"}
+        seen: set[str] = set()
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and seen != wanted:
+            trail = audit_trail(demo.url)
+            reserved = {e["data"]["ticket_id"] for e in trail if e["type"] == "TicketReserved"}
+            if reserved:
+                seen.add("TicketReserved")
+            issued_after_print = [
+                e
+                for e in trail
+                if e["type"] == "TicketIssued" and e["data"]["ticket_id"] in reserved
+            ]
+            if any(e["data"]["age_band"] for e in issued_after_print):
+                seen.add("CardRead")  # a kiosk ticket that knows its holder's age band
+            paper = data / "printed" / "k1-printer.txt"
+            if paper.exists() and "[QR http://127.0.0.1:8080/t/" in paper.read_text("utf-8"):
+                seen.add("Printed")
+            devices = {d["id"]: d for d in get_json(demo.url + "/api/v1/devices")}
+            if devices["k1-scanner"]["frames_in"] >= 1:
+                seen.add("Scan")
+            if list((data / "announcements").glob("*.wav")):
+                seen.add("Spoken")
+            time.sleep(0.5)
+        assert seen == wanted, f"missing: {sorted(wanted - seen)}"
+        for device in ("k1-printer", "k1-idcard", "k1-scanner", "k2-printer", "hall-speaker"):
+            assert devices[device]["state"] == "ready", devices[device]
+        assert demo.terminate(timeout=20) == 0
+    finally:
+        demo.stop()

@@ -48,6 +48,7 @@ def test_a_reserved_ticket_is_not_called_until_its_print_is_confirmed() -> None:
     assert isinstance(events[0], TicketIssued)
     assert events[0].number == "C001"
     assert hall.ticket(ticket_id).status is TicketStatus.WAITING
+    assert hall.ticket(ticket_id).arrival_at == T0  # its place dates from the reservation
     called = hall.call_next("pickup", at=T0 + 3, actor=ACTOR)
     assert [getattr(e, "ticket_id", None) for e in called] == [ticket_id]
 

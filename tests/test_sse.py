@@ -212,3 +212,42 @@ async def test_a_display_that_goes_away_is_forgotten_quietly(api: Api) -> None:
     assert [e for e in captured if e["log_level"] in ("error", "critical")] == []
     assert (await api.get("/healthz"))["status"] == "ok"
     assert len(await api.get("/api/v1/tickets")) >= 1
+
+
+async def test_a_kiosk_s_stream_carries_its_card_reads_and_scans_and_no_id_number(
+    api: Api,
+) -> None:
+    number = resident_id(date(1952, 2, 29), serial="128")
+    assert api.controller is not None
+    kiosks = api.controller.kiosks
+    issued = await api.issue("pickup")
+    async with api.session.get(api.url + "/api/v1/kiosks/k2/events") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        stream = EventStream(response)
+        first = await stream.next()
+        assert first is not None
+        assert first.event == "kiosk"
+        assert first.data["id"] == "k2"
+
+        kiosks.resident_card("k2", id_number=number, name="陈大文", valid_to="20320101")
+        kiosks.resident_card("k1", id_number=number, name="陈大文", valid_to="20320101")
+        kiosks.code_scanned("k2", issued["number"])
+        card = await stream.next()
+        scan = await stream.next()
+        assert card is not None
+        assert scan is not None
+        assert (card.event, card.data["name"], card.data["age_band"]) == ("card", "陈*文", "70-79")
+        assert number not in card.raw
+        assert (scan.event, scan.data["ticket"]["id"]) == ("scan", issued["id"])
+
+        # The token works with the kiosk's ticket request, at this kiosk.
+        result = await api.post(
+            "/api/v1/kiosks/k2/tickets",
+            {"theme": "social", "card": card.data["card"], "print": False},
+            expect=201,
+        )
+        assert result["ticket"]["priority"] == "elderly"
+        assert result["reason"] == "a screen ticket was asked for"
+    missing = await api.request("GET", "/api/v1/kiosks/k9/events")
+    assert missing.status == 404

@@ -638,24 +638,18 @@ class Hall:
         self.version += 1
 
     def _on_issued(self, e: Any) -> None:
-        ticket = Ticket(
-            id=e.ticket_id,
-            number=e.number,
-            serial=e.serial,
-            theme=e.theme,
-            priority=e.priority,
-            channel=e.channel,
-            arrival_at=e.at,
-            appointment_at=e.appointment_at,
-            age_band=e.age_band,
-            person_hash=e.person_hash,
-        )
-        self.tickets[ticket.id] = ticket
-        self.serials[e.theme] = max(self.serials.get(e.theme, 0), e.serial)
+        reserved = self.tickets.get(e.ticket_id)
+        # A printed kiosk ticket keeps its place from when its number was taken.
+        printing = reserved is not None and reserved.status is TicketStatus.PRINTING
+        arrival = reserved.arrival_at if reserved is not None and printing else e.at
+        ticket = self._new_ticket(e, arrival, TicketStatus.WAITING)
         self.book.add(ticket.queue_entry())
-        self._hold_person(ticket)
 
     def _on_reserved(self, e: Any) -> None:
+        self._new_ticket(e, e.at, TicketStatus.PRINTING)
+
+    def _new_ticket(self, e: Any, arrival_at: float, status: TicketStatus) -> Ticket:
+        """The ticket an issue or a reservation makes, its serial spent and its person held."""
         ticket = Ticket(
             id=e.ticket_id,
             number=e.number,
@@ -663,15 +657,16 @@ class Hall:
             theme=e.theme,
             priority=e.priority,
             channel=e.channel,
-            arrival_at=e.at,
+            arrival_at=arrival_at,
             appointment_at=e.appointment_at,
             age_band=e.age_band,
             person_hash=e.person_hash,
-            status=TicketStatus.PRINTING,
+            status=status,
         )
         self.tickets[ticket.id] = ticket
         self.serials[e.theme] = max(self.serials.get(e.theme, 0), e.serial)
         self._hold_person(ticket)
+        return ticket
 
     def _on_voided(self, e: Any) -> None:
         ticket = self.tickets[e.ticket_id]

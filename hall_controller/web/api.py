@@ -375,14 +375,7 @@ async def window_action(request: web.Request) -> web.Response:
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: every durable hall event as it happens, and the state every 10 s."""
     service = _service(request)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    response = await _event_stream_response(request)
     try:
         await _pump_events(service, response)
     except ConnectionError:
@@ -411,6 +404,19 @@ async def _pump_events(service: HallService, response: web.StreamResponse) -> No
                 **item.data,
             }
             await response.write(_sse(item.type, payload, event_id=item.seq))
+
+
+async def _event_stream_response(request: web.Request) -> web.StreamResponse:
+    """A started text/event-stream response (not cached, not buffered by a proxy)."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    return response
 
 
 def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
@@ -458,14 +464,7 @@ async def kiosk_events(request: web.Request) -> web.StreamResponse:
     kiosks = request.app[KIOSKS_KEY]
     kiosk = request.match_info["kiosk"]
     kiosks.kiosk(kiosk)  # 404 before the stream starts
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    response = await _event_stream_response(request)
     try:
         async with kiosks.subscribe(kiosk) as queue:
             await response.write(_sse("kiosk", kiosks.view(kiosk)))
