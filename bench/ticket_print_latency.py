@@ -131,7 +131,7 @@ async def run(tickets: int, workdir: Path) -> int:
     finally:
         await hub.close()
         await sim.stop()
-        kiosks.close()
+        await kiosks.close()
         await event_log.close()
     print(f"{tickets} tickets each side (after 10 of warm-up), synchronous=FULL, PTY at 115200")
     print(f"{'ms':<28} {'calls':>6} {'p50':>8} {'p99':>8} {'max':>8} {'mean':>8}")

@@ -242,10 +242,12 @@ class Controller:
 
     async def close(self) -> None:
         """Stop serving, write a snapshot for a fast restart, and close the log durably."""
+        # Tickets being printed end first (printed and issued, or voided): their printers
+        # and the event log are still there.
+        await self.kiosks.close()
         if self.devices is not None:
             await self.devices.close()
         self.service.bus.close()
-        self.kiosks.close()
         await self.runner.cleanup()
         self.service.snapshot()
         await self.event_log.close()

@@ -76,7 +76,9 @@ class KioskService:
         self._cards: dict[str, _CardSession] = {}
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
         # Retries of one kiosk issue (a double tap, a browser retry) get the first one's answer.
-        self._issues: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._issues: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._jobs: set[asyncio.Task[dict[str, Any]]] = set()
+        self._closing = False
 
     # ----------------------------------------------------------------- reads
 
@@ -130,30 +132,38 @@ class KioskService:
         actor: str,
         key: str | None = None,
     ) -> dict[str, Any]:
-        """Issue a ticket at a kiosk: printed and confirmed, or else shown on the screen."""
+        """Issue a ticket at a kiosk: printed and confirmed, or else shown on the screen.
+
+        The work runs in a task of its own: a kiosk that hangs up mid-print (its browser
+        reloads) does not cut the print short, and a retry with the same key gets its outcome.
+        """
         kiosk = self.kiosk(kiosk_id)
         if key is not None:
             earlier = self._issues.get(key)
             if earlier is not None:
                 return await asyncio.shield(earlier)
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self._issues[key] = future
+        if self._closing:
+            raise ServiceUnavailable("the controller is stopping: take the ticket in a moment")
+        job = asyncio.create_task(
+            self._issue(kiosk, theme, priority, card, printed, actor),
+            name=f"kiosk-issue:{kiosk.id}",
+        )
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+        if key is not None:
+            self._issues[key] = job
+            job.add_done_callback(lambda done: self._forget_failed(key, done))
             if len(self._issues) > 4096:  # keep the newest; a retry comes within seconds
                 for old in list(self._issues)[:1024]:
                     if self._issues[old].done():
                         del self._issues[old]
-        try:
-            result = await self._issue(kiosk, theme, priority, card, printed, actor)
-        except BaseException as exc:
-            if key is not None:
-                self._issues.pop(key, None)
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: waiting retries see it, nobody else must
-            raise
-        if key is not None:
-            future.set_result(result)
-        return result
+        return await asyncio.shield(job)
+
+    def _forget_failed(self, key: str, job: asyncio.Task[dict[str, Any]]) -> None:
+        """A refused or failed request is not remembered: its retry is tried afresh."""
+        failed = job.cancelled() or job.exception() is not None
+        if failed and self._issues.get(key) is job:
+            del self._issues[key]
 
     async def _issue(
         self,
@@ -314,7 +324,8 @@ class KioskService:
             return
         ticket_id = self._ticket_in(code)
         if ticket_id is None:
-            self._publish(kiosk_id, "scan", {"kind": "unknown", "code": code[:64]})
+            # Not echoed: a code may carry personal data (a health code, an ID number).
+            self._publish(kiosk_id, "scan", {"kind": "unknown", "length": len(code)})
             return
         self._publish(
             kiosk_id, "scan", {"kind": "ticket", "ticket": self.service.ticket_view(ticket_id)}
@@ -368,8 +379,16 @@ class KioskService:
         finally:
             self._subscribers[kiosk_id].discard(queue)
 
-    def close(self) -> None:
-        """End every kiosk stream."""
+    async def close(self) -> None:
+        """Let tickets being printed finish (up to their deadline), then end every kiosk stream."""
+        self._closing = True
+        jobs = list(self._jobs)
+        if jobs:
+            _, late = await asyncio.wait(jobs, timeout=PRINT_DEADLINE_S + 5.0)
+            for job in late:
+                job.cancel()  # its number is voided on the way out
+            if late:
+                await asyncio.wait(late)
         for queues in self._subscribers.values():
             for queue in queues:
                 with contextlib.suppress(asyncio.QueueFull):

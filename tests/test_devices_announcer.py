@@ -23,7 +23,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hall_controller.devices.announcer import Playing, TtsAnnouncer, VoiceModuleAnnouncer
+from hall_controller.devices.announcer import (
+    Announcer,
+    Playing,
+    TtsAnnouncer,
+    VoiceModuleAnnouncer,
+    Waiting,
+)
 from hall_controller.devices.base import DeviceContext
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import Announcement
@@ -36,16 +42,19 @@ from hall_controller.profiles import (
     validate_profile_text,
 )
 from hall_controller.simulators.voice_module import SimulatedVoiceModule
+from hall_controller.transports import audio
 from hall_controller.transports.audio import (
     GAP_S,
     CommandPlayer,
     EspeakEngine,
+    SpeechCache,
     SpeechPart,
     WavFormat,
     silence,
 )
 from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.base import ByteLink, LinkState
+from hall_controller.transports.errors import LinkTimeout
 from hall_controller.transports.memory import memory_pair
 from hall_controller.transports.pty import PtyPair
 from hall_controller.transports.serial import SerialParams
@@ -292,7 +301,80 @@ async def test_the_cache_gives_the_same_audio_the_second_time_without_rendering(
     assert player.copy(0).read_bytes() == player.copy(1).read_bytes()
 
 
+class ToneEngine:
+    """A speech engine writing a short tone per text (no espeak-ng), counting its renders."""
+
+    version = "tone 1"
+
+    def __init__(self) -> None:
+        self.renders: list[str] = []
+
+    def render(self, text: str, voice: str, rate: int, path: Path) -> None:
+        self.renders.append(text)
+        write_tone(path, 440, 0.1)
+
+
+def test_a_render_a_power_cut_left_broken_in_the_cache_is_rendered_again(tmp_path: Path) -> None:
+    engine = ToneEngine()
+    cache = SpeechCache(tmp_path / "cache", engine)
+    part = SpeechPart("zh", CALL_TEXT, "cmn-latn-pinyin", 150)
+    path, _ = cache.get(part)
+    whole = path.read_bytes()
+    # The rename reached the disk, the data did not (or only part of it).
+    for broken in (b"", whole[: len(whole) // 2]):
+        path.write_bytes(broken)
+        assert cache.get(part) == (path, True)
+        assert path.read_bytes() == whole
+    assert cache.get(part) == (path, False)
+    assert len(engine.renders) == 3
+
+
+def test_the_cache_is_pruned_in_runs_that_render_only_a_few_texts(tmp_path: Path) -> None:
+    directory = tmp_path / "cache"
+    for run in range(4):  # the controller started four times, one new text each time
+        cache = SpeechCache(directory, ToneEngine(), limit=2)
+        cache.get(SpeechPart("zh", f"请 A 0 0 {run} 号", "cmn-latn-pinyin", 150))
+    assert len(list(directory.glob("tts-*.wav"))) == 2
+
+
 # --- the queue ------------------------------------------------------------------------------
+
+
+class GatedAnnouncer(Announcer):
+    """An announcer whose announcements each end when the test lets one end."""
+
+    def __init__(self, *, stale_after_s: float) -> None:
+        super().__init__(
+            device(profile("espeak-speaker")),
+            context(Clock()),
+            settings=AnnouncerSettings(),
+            stale_after_s=stale_after_s,
+        )
+        self.gate = asyncio.Semaphore(0)
+        self.said: list[str] = []
+
+    async def speak(self, item: Waiting) -> None:
+        await self.gate.acquire()
+        self.said.append(item.announcement.ticket)
+
+
+async def test_a_recall_merged_into_a_call_that_waited_long_is_still_spoken() -> None:
+    announcer = GatedAnnouncer(stale_after_s=0.3)
+    await announcer.start()
+    try:
+        announcer.announce(replace(CALL, ticket="A001"))
+        await eventually(lambda: announcer.speaking is not None, "A001 is being spoken")
+        announcer.announce(replace(CALL, ticket="A002"))
+        await asyncio.sleep(0.4)  # A002 has waited too long by now ...
+        announcer.announce(replace(CALL, ticket="A002", recall=True))  # ... its recall not
+        assert announcer.counts.merged == 1
+        announcer.gate.release()
+        announcer.gate.release()
+        await eventually(lambda: announcer.counts.spoken == 2, "both calls are spoken")
+        assert announcer.said == ["A001", "A002"]
+        assert announcer.counts.stale == 0
+    finally:
+        await announcer.stop()
 
 
 async def test_announcements_never_overlap_and_a_waiting_recall_merges(
@@ -499,6 +581,26 @@ async def test_stop_kills_the_player_that_is_playing(
     await announcer.stop()
     assert gone(player.starts()[0]["pid"])
     assert announcer.counts.spoken == 0
+
+
+async def test_a_killed_player_that_does_not_go_does_not_hold_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def never_ends(self: asyncio.subprocess.Process) -> int:
+        await asyncio.Event().wait()  # stuck in the kernel: SIGKILL cannot end it yet
+        return -9
+
+    started: list[int] = []
+    player = CommandPlayer(
+        (sys.executable, "-c", "import time; time.sleep(600)", "{file}"), grace_s=0.2
+    )
+    monkeypatch.setattr(audio, "KILL_WAIT_S", 0.2)
+    monkeypatch.setattr(asyncio.subprocess.Process, "wait", never_ends)
+    with pytest.raises(LinkTimeout, match="killed"):
+        async with asyncio.timeout(5):
+            await player.play(tmp_path / "call.wav", 0.0, lambda: started.append(1))
+    monkeypatch.undo()
+    assert started == [1]
 
 
 # --- serial voice modules -------------------------------------------------------------------

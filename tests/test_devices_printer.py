@@ -42,9 +42,11 @@ from hall_controller.simulators.escpos_printer import (
     on_link,
 )
 from hall_controller.transports.backoff import Backoff
+from hall_controller.transports.errors import LinkDown
 from hall_controller.transports.keys import set_default_usb_backend
 from hall_controller.transports.memory import MemoryLink, memory_pair
 from hall_controller.transports.pty import PtyPair
+from hall_controller.transports.usb_printer import UsbPrinterLink
 
 from escpos_decoder import Decoded, decode
 from waiting import eventually
@@ -300,10 +302,13 @@ async def test_on_a_real_pty_only_a_confirmed_ticket_is_printed(pty: PtyPair) ->
         assert can_print(printer) is True
 
         sim.set_paper("out")
-        received = sim.received
+        received, jobs = sim.received, len(sim.jobs)
         with pytest.raises(PrintFailed, match="paper out"):
             await printer.print_ticket(ticket("A003"))
-        assert sim.received - received == 9  # DLE EOT 1, 2, 4: no byte of the ticket
+        # Status queries only (DLE EOT 1, 2, 4, and maybe the paper check after A002, which
+        # runs once A002's print has returned): no byte of the ticket.
+        assert sim.received - received in (9, 12)
+        assert len(sim.jobs) == jobs
         assert printer.paper == "out"
         assert can_print(printer) is False
 
@@ -505,10 +510,15 @@ async def test_a_usb_printer_through_its_lp_device_prints_and_is_lost_when_unplu
         await printer.print_ticket(ticket("F001"))
         assert decoded(sim).line("F001").width >= 4
         assert any(t.name == "kiosk-1-printer" for t in threading.enumerate())  # its thread
+        sim.set_jammed(True)
+        printing = asyncio.create_task(printer.print_ticket(ticket("F002")), name="print-F002")
+        await eventually(lambda: sim.view()["held_commands"], "ticket sent")
         pty.unplug()
+        with pytest.raises(PrintFailed, match="printer link lost before the ticket was confirmed"):
+            await printing  # at once, and not blamed on a slow printer
         await eventually(lambda: printer.health.state is DeviceState.LOST, "unplugged")
         with pytest.raises(PrintFailed, match="printer not connected"):
-            await printer.print_ticket(ticket("F002"))
+            await printer.print_ticket(ticket("F003"))
     finally:
         await printer.stop()
         await bus.stop()
@@ -516,6 +526,57 @@ async def test_a_usb_printer_through_its_lp_device_prints_and_is_lost_when_unplu
         lambda: not any(t.name == "kiosk-1-printer" for t in threading.enumerate()),
         "the printer's thread ended",
     )
+
+
+async def test_a_usb_printer_plugged_back_prints_again_and_counts_the_return(
+    pty: PtyPair,
+) -> None:
+    """Through its stable path (a udev symlink to /dev/usb/lp0), as the hall config names it."""
+    profile = fast("escpos-80mm-gb18030")
+    sim = SimulatedEscposPrinter.for_settings(profile.codec)  # type: ignore[arg-type]
+    bus = on_link(sim, pty.link)
+    await bus.start()
+    printer = make_printer(config(profile, str(pty.link_path)), Told())
+    await printer.start()
+    try:
+        await eventually(lambda: printer.can_print, "printer ready")
+        await printer.print_ticket(ticket("F001"))
+        await bus.stop()
+        pty.unplug()
+        await eventually(lambda: printer.health.state is DeviceState.LOST, "unplugged")
+        pty.open()  # plugged back: a new device behind the same path
+        bus = on_link(sim, pty.link)
+        await bus.start()
+        await eventually(lambda: printer.can_print, "back")
+        await printer.print_ticket(ticket("F002"))
+        assert [decoded(sim, i).line("F00").text for i in range(2)] == ["F001", "F002"]
+        assert printer.health.reconnects == 1
+    finally:
+        await printer.stop()
+        await bus.stop()
+
+
+async def test_a_usb_printer_that_cannot_be_opened_never_writes_into_another_file(
+    tmp_path: Path,
+) -> None:
+    """Each attempt's thread closes its wake pipe; the next attempt must not write to those fds."""
+    link = UsbPrinterLink(path=str(tmp_path / "lp0"), name="lp0-missing")
+    with pytest.raises(LinkDown, match="cannot open"):
+        await link.open(1.0)
+    await eventually(
+        lambda: not any(t.name == "lp0-missing" for t in threading.enumerate()), "thread ended"
+    )
+    # Files opened now (a database, a log) take the numbers the attempt freed.
+    others = [tmp_path / f"other-{n}" for n in range(16)]
+    files = [path.open("wb", buffering=0) for path in others]
+    try:
+        with pytest.raises(LinkDown, match="cannot open"):
+            await link.open(1.0)  # the supervisor's next attempt
+        await link.close()
+    finally:
+        for file in files:
+            file.close()
+    assert [path.read_bytes() for path in others] == [b""] * len(others)
 
 
 class FakeUsbPrinter(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships no types

@@ -105,7 +105,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Kiosks]:
     finally:
         await hub.close()
         await sim.stop()
-        kiosks.close()
+        await kiosks.close()
         await event_log.close()
 
 

@@ -15,7 +15,7 @@ from hall_controller.app import open_hall
 from hall_controller.core.errors import Conflict, InvalidCommand
 from hall_controller.core.model import TicketPrint, TicketStatus
 from hall_controller.kiosks import KioskService, PrinterView, PrintRefused
-from hall_controller.services import HallService
+from hall_controller.services import HallService, ServiceUnavailable
 from hall_controller.settings import Settings, load_settings
 from hall_controller.store import EventLog
 
@@ -79,7 +79,7 @@ class Rig:
         self.kiosks = KioskService(self.service, self.printers)
 
     async def close(self) -> None:
-        self.kiosks.close()
+        await self.kiosks.close()
         await self.log.close()
 
     async def events(self) -> list[tuple[str, dict[str, Any]]]:
@@ -298,3 +298,46 @@ async def test_a_reprint_of_a_waiting_ticket_is_printed_and_audited(rig: Rig) ->
     await rig.service.call("1", ticket=None, actor="c")
     with pytest.raises(Conflict, match="waiting"):
         await rig.kiosks.reprint(ticket_id, kiosk_id="k2", reason="x", actor="staff-1")
+
+
+async def test_a_kiosk_that_hangs_up_mid_print_does_not_cut_the_print_short(rig: Rig) -> None:
+    gate = asyncio.Event()
+    real_print = rig.printers.print_ticket
+
+    async def slow_print(printer: str, ticket: TicketPrint) -> None:
+        await gate.wait()
+        await real_print(printer, ticket)
+
+    rig.printers.print_ticket = slow_print  # type: ignore[method-assign]
+    caller = asyncio.create_task(
+        rig.kiosks.issue("k1", theme="social", priority=None, card=None, actor="k", key="t-9")
+    )
+    await asyncio.sleep(0.05)  # reserved, printing
+    assert rig.service.current().ticket("A001").status is TicketStatus.PRINTING
+    caller.cancel()  # the browser reloads
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    gate.set()
+    # The retry with the same key gets the outcome of the print that went on.
+    result = await rig.kiosks.issue(
+        "k1", theme="social", priority=None, card=None, actor="k", key="t-9"
+    )
+    assert (result["printed"], result["ticket"]["number"]) == (True, "A001")
+    assert len(rig.printers.printed) == 1
+
+
+async def test_stopping_the_controller_mid_print_voids_the_number_it_could_not_confirm(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hall_controller.kiosks.PRINT_DEADLINE_S", 0.3)
+    rig.printers.hang = True
+    caller = asyncio.create_task(
+        rig.kiosks.issue("k1", theme="social", priority=None, card=None, actor="k")
+    )
+    await asyncio.sleep(0.05)
+    await rig.kiosks.close()
+    result = await caller
+    assert result["voided"] == "A001"
+    assert rig.service.current().ticket("A001").status is TicketStatus.VOIDED
+    with pytest.raises(ServiceUnavailable, match="stopping"):
+        await rig.kiosks.issue("k1", theme="social", priority=None, card=None, actor="k")

@@ -6,6 +6,7 @@ PcscCardReader adapter built from the shipped profile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import threading
 import time
@@ -20,6 +21,7 @@ from hall_controller.devices.card_readers import PcscCardReader
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import CardPresented, ContactCard, DeviceInput
 from hall_controller.profiles import DeviceConfig, PcscCardSettings, load_profiles
+from hall_controller.transports import pcsc
 from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.errors import LinkDown, LinkTimeout
 from hall_controller.transports.pcsc import CardGone, PcscReader
@@ -91,6 +93,50 @@ async def test_a_reader_that_is_not_there_is_named_with_those_that_are(pcscd: Pc
     assert SLOT in str(caught.value)
     assert link.state.value == "down"
     assert pcsc_threads() == []  # the failed open let its thread go
+
+
+class BusyPcscd:
+    """pyscard as open() and close() use it, with a pcscd slow to answer SCardCancel."""
+
+    SCARD_SCOPE_USER = 0
+    SCARD_LEAVE_CARD = 0
+
+    def SCardEstablishContext(self, scope: int) -> tuple[int, int]:
+        return 0, 1
+
+    def SCardListReaders(self, context: int, groups: list[str]) -> tuple[int, list[str]]:
+        return 0, ["Busy Reader 00 00"]
+
+    def SCardCancel(self, context: int) -> int:
+        time.sleep(0.5)
+        return 0
+
+    def SCardReleaseContext(self, context: int) -> int:
+        return 0
+
+
+async def test_close_asks_pcscd_to_cancel_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pcsc, "scard", BusyPcscd())
+    link = PcscReader("Busy")
+    await link.open(WAIT_S)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - before)
+
+    ticker = asyncio.create_task(tick())
+    await link.close()
+    ticker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ticker
+    assert max(gaps) < 0.25  # the loop went on while pcscd took its time
+    assert pcsc_threads() == []
 
 
 @dataclasses.dataclass

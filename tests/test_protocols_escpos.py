@@ -228,3 +228,25 @@ def test_columns_and_wrapping_count_chinese_characters_as_two() -> None:
     assert wrap_text("请到 3 号窗口\n谢谢", 8) == ["请到 3", "号窗口", "谢谢"]
     assert wrap_text("", 32) == []
     assert all(text_columns(line) <= 5 for line in wrap_text("A中B文C字D", 5))
+
+
+def test_symbols_sent_as_two_byte_codes_take_two_columns_like_chinese() -> None:
+    # · A1A4, — A1AA, “ ” A1B0 A1B1, … A1AD, □ A1F5: printed 24 dots wide, as 中 is.
+    assert text_columns("·—“”…□") == 12
+    assert text_columns("A\x1b") == 3  # ESC goes out as "□"
+    for line in wrap_text("请留意叫号——过号请重新取号——谢谢合作", 32):
+        assert sum(1 if char < "\x80" else 2 for char in line) <= 32, line  # never wraps on paper
+
+
+@given(st.text(max_size=40), st.sampled_from(escpos.ENCODINGS))
+def test_columns_are_those_the_encoded_text_takes_on_paper(
+    text: str, encoding: escpos.Encoding
+) -> None:
+    # On paper: one column per byte outside FS & ... FS ., two per character inside.
+    data = encode_text(text.replace("\n", ""), encoding)
+    columns = 0
+    for i, part in enumerate(
+        data.replace(escpos.CHINESE_OFF, escpos.CHINESE_ON).split(escpos.CHINESE_ON)
+    ):
+        columns += 2 * len(part.decode(encoding)) if i % 2 else len(part)
+    assert text_columns(text.replace("\n", "")) == columns

@@ -105,22 +105,32 @@ async def test_nobody_listening_is_link_down() -> None:
 
 
 async def test_a_printer_that_stops_taking_bytes_times_the_write_out() -> None:
-    accepted: list[asyncio.StreamWriter] = []
+    accepted: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    def never_read(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)  # holds the connection open and reads nothing
+    def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append((reader, writer))  # holds the connection open and reads nothing
 
     server = await asyncio.start_server(never_read, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     link = TcpLink(f"tcp://127.0.0.1:{port}")
     await link.open(WAIT_S)
+    size = 64 * 1024 * 1024  # far more than both kernels buffer: the write can only wait
     try:
         with pytest.raises(LinkTimeout, match="write did not finish"):
-            # Far more than both kernels buffer: the write can only wait.
-            await link.write(bytes(64 * 1024 * 1024), 0.5)
+            await link.write(bytes(size), 0.5)
+        await link.close()
+        # The printer reads again: what the kernels held comes, then the end of the connection,
+        # not the rest of the abandoned write (nor a socket kept open to send it).
+        reader = accepted[0][0]
+        received = 0
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(WAIT_S):
+                while chunk := await reader.read(1024 * 1024):
+                    received += len(chunk)
+        assert received < size
     finally:
         await link.close()
-        for writer in accepted:
+        for _reader, writer in accepted:
             writer.close()
         server.close()
         with contextlib.suppress(TimeoutError):

@@ -3,10 +3,10 @@
 An announcer is one speaker zone. `announce()` only queues: one task per announcer speaks the
 queue in order and waits for each announcement to end before the next begins. A call already
 waiting for the same ticket and window (a recall pressed twice, or a recall of a call not yet
-spoken) is one announcement, not two. Calls in the hall's quiet hours are not spoken; a call
-that waited longer than `stale_after_s` (the speaker failed for minutes) is dropped. Both are
-counted, as are failures: a failed render, player or module is an error in the device's
-health and the queue goes on.
+spoken) is one announcement, not two, waiting from the latest. Calls in the hall's quiet hours
+are not spoken; a call that waited longer than `stale_after_s` (the speaker failed for
+minutes) is dropped. Both are counted, as are failures: a failed render, player or module is
+an error in the device's health and the queue goes on.
 
 `TtsAnnouncer` renders with espeak-ng (or splices the hall's recorded clips) in one thread and
 plays the WAV with the profile's player; `VoiceModuleAnnouncer` sends the text to a serial
@@ -163,9 +163,11 @@ class Announcer(Device):
             self.counts.quiet += 1
             self._not_spoken(announcement, "quiet hours")
             return
-        for item in self._queue:
+        for index, item in enumerate(self._queue):
             waiting = item.announcement
             if waiting.ticket == announcement.ticket and waiting.window == announcement.window:
+                # It waits from now: a recall merged into an old call is not dropped as stale.
+                self._queue[index] = Waiting(waiting, time.monotonic())
                 self.counts.merged += 1
                 log.info(
                     "announcement_merged",

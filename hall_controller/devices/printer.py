@@ -462,10 +462,11 @@ class EscposPrinter(Device):
     def _take(self, status: PrinterStatus) -> None:
         """Health from a status: READY, or ALERT with the problem ("paper low", "paper out")."""
         before = self.status.problem if self.status is not None else None
-        was_lost = self.health.state is DeviceState.LOST
+        # Silent, or its link gone and open again (CONNECTING): an answer now is a return.
+        was_away = not self.ready
         self.status = status
         problem = status.problem
-        if was_lost and self._ever_answered:
+        if was_away and self._ever_answered:
             self.health.reconnects += 1
         self._ever_answered = True
         state = DeviceState.READY if problem is None else DeviceState.ALERT
@@ -551,18 +552,28 @@ class EscposPrinter(Device):
             raise PrintFailed(f"ticket not sent in time ({exc})") from exc
         self.health.sent(job)
         if not await self._until(functools.partial(self._answered_beyond, start), link, deadline):
+            if self._link is not link or link.state is not LinkState.UP:
+                raise PrintFailed("printer link lost before the ticket was confirmed")
             waited = settings.print_timeout_s
             raise PrintFailed(f"no confirmation from the printer within {waited:g} s")
         self._unsure = False
-        # Printed. The paper after it: "paper low" (or out) shows in health at once.
-        try:
-            paper = await self._ask(StatusQuery.ROLL_PAPER, link)
-        except TransportError:
-            return  # the reader sees the link go; the ticket is printed all the same
-        if paper is None:
-            self._silent()
-        elif self.status is not None:
-            self._take(dataclasses.replace(self.status, paper=RollPaper.from_byte(paper)))
+        # Printed. The paper after it ("paper low", or out) is asked once the kiosk has its
+        # answer: a printed ticket must not wait for (or be timed out by) one more round trip.
+        self.spawn(self._paper_after_print(link), "printer-paper")
+
+    async def _paper_after_print(self, link: ByteLink) -> None:
+        """Ask the roll paper sensor after a ticket, so health shows paper low or out at once."""
+        async with self._lock:
+            if self._link is not link:
+                return
+            try:
+                paper = await self._ask(StatusQuery.ROLL_PAPER, link)
+            except TransportError:
+                return  # the reader sees the link go
+            if paper is None:
+                self._silent()
+            elif self.status is not None:
+                self._take(dataclasses.replace(self.status, paper=RollPaper.from_byte(paper)))
 
     async def _resync(self, link: ByteLink, deadline: float) -> None:
         """Flush out late answers to an unconfirmed ticket: a lone GS r 1, then quiet."""

@@ -332,8 +332,9 @@ def encode_text(text: str, encoding: Encoding = "gb18030", *, chinese_mode: bool
 
 
 def text_columns(text: str) -> int:
-    """How many columns of the 12-dot font `text` takes: Chinese (wide) characters take two."""
-    return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in text)
+    """How many columns of the 12-dot font `text` takes as encode_text sends it: printable ASCII
+    one, any other character two (multibyte or "□", it prints in the Chinese font: "·", "—" too)."""
+    return sum(1 if char < "\x80" and _printable(char) else 2 for char in text)
 
 
 def wrap_text(text: str, columns: int) -> list[str]:

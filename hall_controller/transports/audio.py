@@ -42,6 +42,9 @@ GAP_S = 0.5  # silence between the chime, the languages and the repeats
 # A player is given the audio's duration plus this (and a share of it) before it is killed.
 PLAYER_GRACE_S = 3.0
 PLAYER_SLACK = 0.5
+# How long a killed player is waited for: one stuck in the kernel (a sound device gone in the
+# middle of a write) ends when it can, and the queue goes on without it.
+KILL_WAIT_S = 2.0
 # pyttsx3 reports the end of a render from espeak-ng's own thread; past this it never will.
 RENDER_TIMEOUT_S = 15.0
 _JOIN_S = 2.0
@@ -230,7 +233,9 @@ class SpeechCache:
     """Renders kept on disk, keyed by text, voice, rate and engine version; oldest-used pruned.
 
     Each render is written under a temporary name and renamed into place, so a crash never
-    leaves half a file under a key. Only the AudioThread that owns it uses it.
+    leaves half a file under a key; a file a power cut left empty or short there anyway (the
+    rename reached the disk before the data) is rendered again. Pruned at each run's first
+    render and every 50 renders after. Only the AudioThread that owns it uses it.
     """
 
     def __init__(self, directory: Path, engine: SpeechEngine, *, limit: int = 500) -> None:
@@ -255,8 +260,9 @@ class SpeechCache:
         except OSError as exc:
             raise RenderFailed(f"render cache {path}: {exc}") from exc
         else:
-            self.hits += 1
-            return path, False
+            if _whole_wav(path):
+                self.hits += 1
+                return path, False
         temporary = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.wav")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -269,9 +275,19 @@ class SpeechCache:
             with contextlib.suppress(OSError):
                 temporary.unlink()
         self.rendered += 1
-        if self.rendered % 50 == 0:
+        if self.rendered % 50 == 1:
             prune(self.directory, self.limit, prefix="tts-")
         return path, True
+
+
+def _whole_wav(path: Path) -> bool:
+    """Whether `path` is a WAV holding every frame its header counts (blocking)."""
+    try:
+        with wave.open(os.fspath(path), "rb") as wav:
+            size = wav.getnframes() * wav.getnchannels() * wav.getsampwidth()
+            return len(wav.readframes(wav.getnframes())) == size
+    except (OSError, EOFError, wave.Error):
+        return False
 
 
 # --- WAV work (blocking: in an AudioThread) -------------------------------------------------
@@ -602,8 +618,9 @@ class CommandPlayer:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            await process.wait()
+        with contextlib.suppress(ProcessLookupError, TimeoutError):
+            async with asyncio.timeout(KILL_WAIT_S):
+                await process.wait()
 
     async def stop(self) -> None:
         """Kill the player that is playing, if one is."""

@@ -166,8 +166,9 @@ class PcscReader:
             return
         context = self._context
         if context is not None:
-            with contextlib.suppress(*_LIBRARY_ERRORS):
-                scard.SCardCancel(context)  # made for calling from another thread
+            # Made for calling from another thread, but a round trip to pcscd: not on the loop.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.to_thread(_cancel, context), _JOIN_S)
         self._jobs.put(None)
         await asyncio.get_running_loop().run_in_executor(None, thread.join, _JOIN_S)
 
@@ -294,6 +295,12 @@ class PcscReader:
         if card is not None:
             with contextlib.suppress(*_LIBRARY_ERRORS):
                 scard.SCardDisconnect(card[0], scard.SCARD_LEAVE_CARD)
+
+
+def _cancel(context: int) -> None:
+    """End a wait for a card under way in `context` (blocking: asks pcscd)."""
+    with contextlib.suppress(*_LIBRARY_ERRORS):
+        scard.SCardCancel(context)
 
 
 def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

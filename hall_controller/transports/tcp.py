@@ -116,9 +116,14 @@ class TcpLink(ByteLink):
             return
         self._lost = self._lost or f"{self._label}: closed"
         writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
+        try:
             async with asyncio.timeout(_CLOSE_GRACE_S):
                 await writer.wait_closed()
+        except TimeoutError:
+            # Bytes it never took keep a closing socket open: drop them and the socket now.
+            writer.transport.abort()
+        except OSError:
+            pass
 
 
 def _tune(writer: asyncio.StreamWriter) -> None:

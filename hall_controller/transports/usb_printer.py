@@ -98,13 +98,20 @@ class _LpPort(_Port):
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        # wake() comes from the loop, close() from the thread: never write to a closed fd (its
+        # number may already belong to another file).
+        self._pipe_lock = threading.Lock()
+        self._closed = False
 
     def open(self) -> None:
         self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY)
 
     def wake(self) -> None:
-        with contextlib.suppress(OSError):  # full (already woken) or closed
-            os.write(self._wake_w, b"!")
+        with self._pipe_lock:
+            if self._closed:
+                return
+            with contextlib.suppress(OSError):  # full: already woken
+                os.write(self._wake_w, b"!")
 
     def _fd(self) -> int:
         if self.fd is None:
@@ -144,10 +151,13 @@ class _LpPort(_Port):
 
     def close(self) -> None:
         fd, self.fd = self.fd, None
-        for end in (fd, self._wake_r, self._wake_w):
-            if end is not None:
-                with contextlib.suppress(OSError):
-                    os.close(end)
+        with self._pipe_lock:
+            ends = (fd,) if self._closed else (fd, self._wake_r, self._wake_w)
+            self._closed = True
+            for end in ends:
+                if end is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(end)
 
 
 class _PyusbPort(_Port):
