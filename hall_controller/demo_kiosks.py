@@ -58,7 +58,7 @@ async def run_kiosk_applicants(
             continue
         scanner = scanners.get(kiosk)
         if scanner is not None and rng.random() < 0.3:
-            url = settings.hall.ticket.status_url.format(ticket_id=result["ticket"]["id"])
+            url = kiosks.service.status_url(result["ticket"]["id"])
             try:
                 await hall.scan(scanner, url)
             except SimulatorError as exc:

@@ -226,13 +226,12 @@ class KioskService:
             theme=theme, priority=priority, applicant=applicant, channel="kiosk-screen", actor=actor
         )
         ticket = reply.body
-        layout = self.service.config.ticket
         view = self.view(kiosk.id)
         return {
             "ticket": ticket,
             "printed": False,
             "reason": reason,
-            "qr_url": layout.status_url.format(ticket_id=ticket["id"]),
+            "qr_url": self.service.status_url(ticket["id"]),
             "other_printers": view["other_printers"],
         }
 
@@ -335,10 +334,12 @@ class KioskService:
         """The id of today's ticket a scanned code names (its QR URL, id or number), if any."""
         text = code.strip()
         template = self.service.config.ticket.status_url
-        prefix, _, suffix = template.partition("{ticket_id}")
+        prefix, _, suffix = template.partition("{link}")
         if prefix and text.startswith(prefix) and text.endswith(suffix):
             text = text[len(prefix) : len(text) - len(suffix)]
         try:
+            if "." in text:  # a signed status link
+                return self.service.ticket_for_link(text)
             return self.service.current().ticket(text).id
         except NotFound:
             return None

@@ -192,6 +192,9 @@ class HallService:
         self.bus = EventBus()
         self._log = event_log
         self._person_key = person_key
+        # Status links are signed with a key of their own, derived: a link never helps anyone
+        # learn a person hash (and the hall keeps one secret file).
+        self._link_key = hmac.new(person_key, b"ticket status links", hashlib.sha256).digest()
         self._clock = clock
         self._snapshot_every = snapshot_every
         self._since_freeze = 0
@@ -420,6 +423,55 @@ class HallService:
             views.append(view)
         return views
 
+    def ticket_link(self, ticket_id: str) -> str:
+        """The ticket's signed link: its id and a keyed MAC, for its status page and QR code."""
+        return f"{ticket_id}.{self._link_mac(ticket_id)}"
+
+    def status_url(self, ticket_id: str) -> str:
+        """The address of the ticket's live status page (the hall's [ticket] status_url)."""
+        return self.config.ticket.status_url.format(link=self.ticket_link(ticket_id))
+
+    def ticket_for_link(self, link: str) -> str:
+        """The id of today's ticket a signed link names; NotFound for a wrong or old link."""
+        ticket_id, _, mac = link.rpartition(".")
+        valid = bool(ticket_id) and hmac.compare_digest(mac, self._link_mac(ticket_id))
+        hall = self.current()
+        if not valid or ticket_id not in hall.tickets:
+            # Wrong, forged and yesterday's links all read the same: nothing is revealed.
+            raise NotFound("this status link is not valid (any more)")
+        return ticket_id
+
+    def status_view(self, link: str) -> dict[str, Any]:
+        """What a ticket's own status page shows: that ticket only, nothing of anyone else."""
+        hall = self.current()
+        ticket = hall.tickets[self.ticket_for_link(link)]
+        theme = self.config.theme(ticket.theme)
+        estimate = self._estimate(hall, ticket)
+        at_window = ticket.status in (TicketStatus.CALLED, TicketStatus.SERVING)
+        window = self.config.window(ticket.window) if at_window and ticket.window else None
+        return {
+            "number": ticket.number,
+            "theme": ticket.theme,
+            "theme_name_zh": theme.name_zh,
+            "theme_name_en": theme.name_en,
+            "status": ticket.status.value,
+            "priority": ticket.priority is not None,
+            "position": estimate.position if estimate else None,
+            "ahead": estimate.ahead if estimate else None,
+            "estimated_wait_s": (
+                round(estimate.wait_s) if estimate and estimate.wait_s is not None else None
+            ),
+            "window": window.id if window else None,
+            "window_name_zh": window.name_zh if window else None,
+            "window_name_en": window.name_en if window else None,
+            "issued_at": self._iso(ticket.arrival_at),
+            "called_at": self._iso(ticket.called_at),
+            "recalls": ticket.recalls,
+        }
+
+    def _link_mac(self, ticket_id: str) -> str:
+        return hmac.new(self._link_key, ticket_id.encode(), hashlib.sha256).hexdigest()[:16]
+
     def state_view(self) -> dict[str, Any]:
         """A compact picture of the hall for live screens: windows and waiting per theme."""
         hall = self.current()
@@ -599,7 +651,7 @@ class HallService:
             ),
             wait_minutes=(math.ceil(wait / 60) if wait is not None and layout.show_wait else None),
             issued_at=local_datetime(ticket.arrival_at, self.tz).strftime("%Y-%m-%d %H:%M"),
-            qr_url=layout.status_url.format(ticket_id=ticket.id) if layout.qr else None,
+            qr_url=self.status_url(ticket.id) if layout.qr else None,
             footer=layout.footer,
             reprint=reprint,
         )

@@ -718,11 +718,11 @@ def _read_ticket(r: Reader, data: Mapping[str, object]) -> TicketLayout:
     table = r.table(data.get("ticket", {}), "ticket", _TICKET_KEYS, "a [ticket] table") or {}
     d = TicketLayout()
     url = r.optional(table, "ticket", "status_url", _TEXT, d.status_url)
-    if "{ticket_id}" not in url or not url.startswith(("http://", "https://")):
+    if "{link}" not in url or not url.startswith(("http://", "https://")):
         r.report(
             "ticket.status_url",
-            'expected the status page\'s address with "{ticket_id}" in it, such as '
-            '"http://hall.example/t/{ticket_id}"',
+            'expected the status page\'s address with "{link}" in it, such as '
+            '"http://hall.example/t/{link}"',
         )
     return TicketLayout(
         header=r.optional(table, "ticket", "header", _TEXT, "") or None,

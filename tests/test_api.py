@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 import structlog.testing
+from aiohttp import web
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
@@ -323,6 +324,8 @@ async def test_openapi_document_is_valid_and_describes_every_route(api: Api) -> 
     assert routes
     for route in routes:
         canonical = route.resource.canonical if route.resource is not None else ""
+        if isinstance(route.resource, web.StaticResource):
+            canonical += "/{path}"  # the screens' files
         method = route.method.lower()
         if canonical.endswith("/{action}"):
             base = canonical.removesuffix("/{action}")
@@ -333,7 +336,11 @@ async def test_openapi_document_is_valid_and_describes_every_route(api: Api) -> 
         else:
             assert method in paths.get(canonical, {}), f"{method.upper()} {canonical} undocumented"
     # ... and the document describes nothing the server does not have.
-    served_paths = {r.resource.canonical for r in routes if r.resource is not None}
+    served_paths = {
+        r.resource.canonical + ("/{path}" if isinstance(r.resource, web.StaticResource) else "")
+        for r in routes
+        if r.resource is not None
+    }
     for path in paths:
         action_base = path.rsplit("/", 1)[0] + "/{action}"
         assert path in served_paths or action_base in served_paths, path
@@ -1112,10 +1119,11 @@ async def test_a_kiosk_without_a_printer_gives_a_screen_ticket_with_its_qr_addre
     assert result["reason"] == "this kiosk has no printer"
     ticket = result["ticket"]
     assert ticket["channel"] == "kiosk-screen"
-    assert result["qr_url"] == f"http://127.0.0.1:8080/t/{ticket['id']}"
-    async with api.session.get(api.url + f"/t/{ticket['id']}", allow_redirects=False) as resp:
-        assert resp.status == 302
-        assert resp.headers["Location"] == f"/api/v1/tickets/{ticket['id']}"
+    assert result["qr_url"].startswith(f"http://127.0.0.1:8080/t/{ticket['id']}.")
+    link = result["qr_url"].rsplit("/", 1)[1]
+    status = await api.get(f"/api/v1/status/{link}")
+    assert (status["number"], status["status"], status["ahead"]) == (ticket["number"], "waiting", 0)
+    assert "channel" not in status  # the status page learns nothing beyond the ticket itself
     refused = await api.post(f"/api/v1/tickets/{ticket['id']}/reprint", {"kiosk": "k2"}, expect=409)
     assert "cannot print" in refused["error"]["message"]
 
@@ -1134,3 +1142,31 @@ async def test_kiosk_requests_are_checked(api: Api) -> None:
     assert "read it again" in stale["error"]["message"]
     typo = await api.post("/api/v1/kiosks/k1/tickets", {"theme": "socail"}, expect=422)
     assert 'did you mean "social"' in typo["error"]["message"]
+
+
+async def test_the_screens_are_served_with_their_files(api: Api) -> None:
+    async with api.session.get(api.url + "/") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "text/html"
+        assert "/display" in await resp.text()
+    async with api.session.get(api.url + "/t/20261128-A001.0000000000000000") as resp:
+        assert resp.status == 200  # the page itself says when a link is wrong
+        assert resp.content_type == "text/html"
+    async with api.session.get(api.url + "/ui/index.html") as resp:
+        assert resp.status == 200
+    async with api.session.get(api.url + "/ui/../pyproject.toml") as resp:
+        assert resp.status in (403, 404)
+
+
+async def test_a_status_link_is_valid_for_its_own_ticket_only_and_today_only(api: Api) -> None:
+    assert api.controller is not None
+    service = api.controller.service
+    ticket = await api.issue("police")
+    link = service.ticket_link(ticket["id"])
+    assert service.ticket_for_link(link) == ticket["id"]
+    for bad in (ticket["id"], link[:-1] + ("0" if link[-1] != "0" else "1"), "x.y", "."):
+        reply = await api.request("GET", f"/api/v1/status/{bad}")
+        assert reply.status == 404, bad
+    api.clock.advance(24 * 3600)  # the next business day: yesterday's links have ended
+    expired = await api.request("GET", f"/api/v1/status/{link}")
+    assert expired.status == 404

@@ -131,7 +131,8 @@ async def test_an_elderly_applicant_s_card_gives_a_printed_priority_ticket(rig: 
     assert any("广州市天河区政务服务中心" in text for text in paper.texts)
     assert any("社会民生" in text for text in paper.texts)
     assert any("老年人" in text for text in paper.texts)
-    assert [qr.payload for qr in paper.qr_codes] == [f"http://127.0.0.1:8080/t/{ticket['id']}"]
+    link = rig.service.ticket_link(ticket["id"])
+    assert [qr.payload for qr in paper.qr_codes] == [f"http://127.0.0.1:8080/t/{link}"]
     assert paper.cut
     # The device's health shows frames, never the card's personal data.
     health = str(rig.hub.health())
@@ -175,7 +176,8 @@ async def test_paper_running_out_during_a_print_voids_that_number_for_good(
 
 async def test_a_scanned_ticket_qr_reaches_the_kiosk_screen(rig: Kiosks) -> None:
     result = await rig.kiosks.issue("k1", theme="social", priority=None, card=None, actor="k")
-    url = f"http://127.0.0.1:8080/t/{result['ticket']['id']}"
+    url = rig.service.status_url(result["ticket"]["id"])
+    assert url.startswith(f"http://127.0.0.1:8080/t/{result['ticket']['id']}.")
     async with rig.kiosks.subscribe("k1") as events:
         await rig.sim.scan("k1-scanner", url)
         async with asyncio.timeout(10):

@@ -448,7 +448,7 @@ def test_each_mistake_gives_a_clear_message(old: str, new: str, expected: str) -
         ),
         pytest.param(
             '[ticket]\nstatus_url = "hall.example/t/"',
-            'ticket.status_url: expected the status page\'s address with "{ticket_id}" in it',
+            'ticket.status_url: expected the status page\'s address with "{link}" in it',
             id="ticket-url",
         ),
         pytest.param(
@@ -595,7 +595,7 @@ def test_the_demo_kiosks_ticket_layout_and_announcer_are_read() -> None:
         ("k2", "2号自助取号机"),
     ]
     layout = settings.hall.ticket
-    assert layout.status_url == "http://127.0.0.1:8080/t/{ticket_id}"
+    assert layout.status_url == "http://127.0.0.1:8080/t/{link}"
     assert layout.footer.splitlines() == ["请留意叫号 过号请重新取号", "请保管好您的号票"]
     announcer = settings.announcer
     assert announcer.languages == ("zh", "en")

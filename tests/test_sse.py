@@ -251,3 +251,34 @@ async def test_a_kiosk_s_stream_carries_its_card_reads_and_scans_and_no_id_numbe
         assert result["reason"] == "a screen ticket was asked for"
     missing = await api.request("GET", "/api/v1/kiosks/k9/events")
     assert missing.status == 404
+
+
+async def test_a_ticket_s_status_stream_follows_that_ticket_and_no_other(api: Api) -> None:
+    assert api.controller is not None
+    service = api.controller.service
+    mine = await api.issue("social")
+    other = await api.issue("social")
+    link = service.ticket_link(mine["id"])
+    async with api.session.get(api.url + f"/api/v1/status/{link}/events") as response:
+        assert response.status == 200
+        stream = EventStream(response)
+        first = await stream.next()
+        assert first is not None
+        assert first.event == "status"
+        assert (first.data["number"], first.data["status"], first.data["ahead"]) == (
+            mine["number"],
+            "waiting",
+            0,
+        )
+        await api.post("/api/v1/windows/3/open")
+        await api.post("/api/v1/windows/3/call")
+        called = await stream.until("status")
+        assert called[-1].data["status"] == "called"
+        assert called[-1].data["window_name_zh"] == "3号窗口"
+        # Every message is about this ticket alone: the other one is never named.
+        assert all(other["number"] not in m.raw for m in [first, *called])
+    wrong = await api.request("GET", f"/api/v1/status/{mine['id']}.0000000000000000")
+    assert wrong.status == 404
+    forged = await api.request("GET", f"/api/v1/status/{other['id']}.{link.rsplit('.', 1)[1]}")
+    assert forged.status == 404
+    assert forged.body["error"]["message"] == wrong.body["error"]["message"]

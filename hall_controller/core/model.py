@@ -140,8 +140,9 @@ class TicketLayout:
     show_people_ahead: bool = True
     show_wait: bool = True
     qr: bool = True
-    # The ticket's live status page, for its QR code; "{ticket_id}" is filled in.
-    status_url: str = "http://127.0.0.1:8080/t/{ticket_id}"
+    # The ticket's live status page, for its QR code; "{link}" is filled in with the ticket's
+    # signed link (valid for that ticket and that day only).
+    status_url: str = "http://127.0.0.1:8080/t/{link}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -42,6 +43,11 @@ log = structlog.get_logger(__name__)
 
 SERVICE_KEY: web.AppKey[HallService] = web.AppKey("service", HallService)
 KIOSKS_KEY: web.AppKey[KioskService] = web.AppKey("kiosks", KioskService)
+UI_DIR_KEY: web.AppKey[Path] = web.AppKey("ui_dir", Path)
+# The screens (HTML, CSS, JS) beside the package: kiosk_ui/ at the top of the repository.
+UI_DIR = Path(__file__).resolve().parents[2] / "kiosk_ui"
+# A status page hears about its ticket at most this often (a burst of calls is one update).
+STATUS_EVERY_S = 1.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Seconds between periodic `state` messages on the event stream (also a keep-alive).
 STATE_INTERVAL_S = 10.0
@@ -484,17 +490,84 @@ async def kiosk_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def ticket_qr(request: web.Request) -> web.Response:
-    """The address in a ticket's QR code: the ticket's live status."""
-    ticket = _service(request).ticket_view(request.match_info["ticket"])
-    raise web.HTTPFound(f"/api/v1/tickets/{ticket['id']}")
+# ----------------------------------------------------------------- a ticket's own status
 
 
-def build_app(service: HallService, kiosks: KioskService | None = None) -> web.Application:
-    """The aiohttp application serving the API for one hall."""
+async def ticket_status(request: web.Request) -> web.Response:
+    """A ticket's own status, by its signed link: that ticket only."""
+    return json_response(_service(request).status_view(request.match_info["link"]))
+
+
+async def ticket_status_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent `status` events of one ticket, when it changes (at most once a second)."""
+    service = _service(request)
+    link = request.match_info["link"]
+    view = service.status_view(link)  # 404 before the stream starts
+    response = await _event_stream_response(request)
+    loop = asyncio.get_running_loop()
+    try:
+        async with service.bus.subscribe() as queue:
+            await response.write(_sse("status", view))
+            sent_at = loop.time()
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), STATE_INTERVAL_S)
+                except TimeoutError:
+                    item = None
+                else:
+                    if item is None:
+                        break  # fell behind, or the controller is stopping: it reconnects
+                    # Coalesce a burst of hall events into one look at the ticket a second.
+                    await asyncio.sleep(max(0.0, sent_at + STATUS_EVERY_S - loop.time()))
+                    while not queue.empty():
+                        if queue.get_nowait() is None:
+                            return response
+                try:
+                    fresh = service.status_view(link)
+                except NotFound:
+                    await response.write(_sse("expired", {}))
+                    break  # the business day rolled over: the link has ended
+                if fresh != view or item is None:
+                    view = fresh
+                    await response.write(_sse("status", view))
+                    sent_at = loop.time()
+    except ConnectionError:
+        return response
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+# ----------------------------------------------------------------- pages
+
+
+def _page(name: str) -> Handler:
+    async def page(request: web.Request) -> web.StreamResponse:
+        ui_dir = request.app[UI_DIR_KEY]
+        path = ui_dir / name
+        if not path.is_file():
+            raise NotFound(f"the screens are not installed: no {name} in {ui_dir}")
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    page.__doc__ = f"The page {name} from the screens' folder."
+    return page
+
+
+def build_app(
+    service: HallService, kiosks: KioskService | None = None, *, ui_dir: Path = UI_DIR
+) -> web.Application:
+    """The aiohttp application serving the API and the screens for one hall."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
     app[SERVICE_KEY] = service
     app[KIOSKS_KEY] = kiosks if kiosks is not None else KioskService(service)
+    app[UI_DIR_KEY] = ui_dir
+    app.router.add_get("/", _page("index.html"))
+    app.router.add_get("/display", _page("display.html"))
+    app.router.add_get("/t/{link}", _page("status.html"))
+    if ui_dir.is_dir():
+        app.router.add_static("/ui", ui_dir, append_version=False)
+    else:
+        log.warning("screens_missing", ui_dir=str(ui_dir))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/devices", list_devices)
@@ -516,5 +589,6 @@ def build_app(service: HallService, kiosks: KioskService | None = None) -> web.A
     app.router.add_get("/api/v1/kiosks/{kiosk}", get_kiosk)
     app.router.add_post("/api/v1/kiosks/{kiosk}/tickets", kiosk_ticket)
     app.router.add_get("/api/v1/kiosks/{kiosk}/events", kiosk_events)
-    app.router.add_get("/t/{ticket}", ticket_qr)
+    app.router.add_get("/api/v1/status/{link}", ticket_status)
+    app.router.add_get("/api/v1/status/{link}/events", ticket_status_events)
     return app

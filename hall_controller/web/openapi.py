@@ -284,6 +284,25 @@ SCHEMAS["KioskTicket"] = _obj(
     },
     ["ticket", "printed"],
 )
+SCHEMAS["TicketStatus"] = _obj(
+    {
+        "number": _STR,
+        "theme": _STR,
+        "theme_name_zh": _STR,
+        "theme_name_en": _STR,
+        "status": _STR,
+        "priority": {"type": "boolean"},
+        "position": _NINT,
+        "ahead": _NINT,
+        "estimated_wait_s": _NINT,
+        "window": _NSTR,
+        "window_name_zh": _NSTR,
+        "window_name_en": _NSTR,
+        "issued_at": {"type": "string", "format": "date-time"},
+        "called_at": _TIME,
+        "recalls": {"type": "integer"},
+    }
+)
 SCHEMAS["ReprintRequest"] = _obj({"kiosk": _STR, "reason": _STR}, ["kiosk"])
 
 _IDEMPOTENCY = {
@@ -356,6 +375,19 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
 _TICKET = _path_param("ticket", "ticket id (20261128-A012) or today's number (A012)")
 _WINDOW = _path_param("window", "window id")
 _KIOSK = _path_param("kiosk", "kiosk id")
+_LINK = _path_param("link", "a ticket's signed link, e.g. 20261128-A012.3f9a1c0b2d4e5f60")
+
+
+def _html(summary: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "responses": {
+            "200": {"description": "The page", "content": {"text/html": {"schema": _STR}}},
+            **_errors(404),
+        },
+    }
+
+
 _WINDOW_OK = {"200": _json(_ref("WindowResult"), "The window (and its ticket) afterwards")}
 _TICKET_OK = {"200": _json(_ref("Ticket"), "The ticket afterwards")}
 
@@ -561,11 +593,39 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         },
-        "/t/{ticket}": {
+        "/api/v1/status/{link}": {
             "get": {
-                "summary": "A ticket's QR code address: redirects to the ticket",
-                "parameters": [_TICKET],
-                "responses": {"302": {"description": "To /api/v1/tickets/{ticket}"}},
+                "summary": "A ticket's own status by its signed link (from its QR code): that "
+                "ticket only, nothing about anyone else",
+                "parameters": [_LINK],
+                "responses": {
+                    "200": _json(_ref("TicketStatus"), "The ticket's status"),
+                    **_errors(404),
+                },
+            }
+        },
+        "/api/v1/status/{link}/events": {
+            "get": {
+                "summary": "Server-sent `status` events of one ticket when it changes (at most "
+                "once a second, and every 10 s); `expired` when its day ends",
+                "parameters": [_LINK],
+                "responses": {
+                    "200": {
+                        "description": "An endless text/event-stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(404),
+                },
+            }
+        },
+        "/": {"get": _html("The start page: links to every screen")},
+        "/display": {"get": _html("The hall display (综合屏)")},
+        "/t/{link}": {"get": {**_html("A ticket's live status page"), "parameters": [_LINK]}},
+        "/ui/{path}": {
+            "get": {
+                "summary": "The screens' static files (CSS, scripts, images)",
+                "parameters": [_path_param("path", "a file under kiosk_ui/")],
+                "responses": {"200": {"description": "The file"}, **_errors(404)},
             }
         },
         "/api/v1/audit": {
