@@ -38,8 +38,10 @@ class ServerProcess:
         *,
         name: str = "server",
         command: Sequence[str] = ("run",),
+        port: int = 0,
     ) -> None:
         self.config = config
+        self.listen_port = port  # 0: a free port, read from the `listening` line
         self.command = tuple(command)  # the subcommand and its own options
         self.data_dir = data_dir
         self.name = name
@@ -71,7 +73,7 @@ class ServerProcess:
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(self.listen_port),
         ]
         # The child runs outside the checkout, importing the package from ROOT (after anything
         # already on PYTHONPATH), so that its working directory plays no part.

@@ -1,0 +1,194 @@
+// What the live screens share: JSON reads with a deadline, and a server-sent event stream
+// that comes back by itself after the controller restarts or the network drops.
+
+/** A reply other than 2xx; `status` is the HTTP status. */
+export class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+  }
+}
+
+/** GET a JSON document; HttpError on a non-2xx reply, and no wait longer than `timeoutMs`. */
+export async function fetchJson(url, timeoutMs = 8000) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const response = await fetch(url, {
+      signal: abort.signal,
+      cache: "no-store",
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) {
+      throw new HttpError(response.status, `${url} answered ${response.status}`);
+    }
+    return await response.json();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * One server-sent event stream kept open for as long as the screen lives.
+ *
+ * `prepare()` runs before every connection (the first and each one after a loss) to re-read
+ * what the stream does not carry; it returns false to give up for good (a link that has
+ * ended), and a throw counts as a failed attempt. `handlers` maps event names to functions
+ * of the parsed data. `onLive` runs on the first message after (re)connecting, `onLost` once
+ * when a live stream breaks or the first attempt fails. The stream counts as lost when it
+ * errors or stays silent for `silenceMs` (the server repeats its state every 10 s, so a
+ * half-open connection is noticed too). Retries wait 1 s doubling to 15 s, with jitter so a
+ * hall's screens do not all come back in the same instant; the device's network coming back
+ * (`online`) or a hidden page shown again retries at once.
+ */
+export class LiveStream {
+  constructor(url, handlers, { prepare = async () => true, onLive, onLost, silenceMs = 25000 }) {
+    this.url = url;
+    this.handlers = handlers;
+    this.prepare = prepare;
+    this.onLive = onLive ?? (() => {});
+    this.onLost = onLost ?? (() => {});
+    this.silenceMs = silenceMs;
+    this.source = null;
+    this.live = false;
+    this.lostReported = false;
+    this.failures = 0;
+    this.retryTimer = null;
+    this.silenceTimer = null;
+    this.stopped = false;
+  }
+
+  /** Connect now; and again at once when the device's network or the page comes back. */
+  start() {
+    this.stopped = false;
+    window.addEventListener("online", () => this.retryNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") {
+        this.retryNow(); // a phone's browser may have held back the timers while hidden
+      }
+    });
+    this.connect();
+  }
+
+  /** Skip the rest of the wait before the next attempt (there is news that it may work). */
+  retryNow() {
+    if (this.stopped || this.live) {
+      return;
+    }
+    this.failures = 0; // an attempt already on its way retries soon if it fails
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.connect();
+    }
+  }
+
+  /** Close the stream and make no more attempts. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.silenceTimer);
+    this.close();
+  }
+
+  async connect() {
+    this.retryTimer = null;
+    let keepGoing;
+    try {
+      keepGoing = await this.prepare();
+    } catch (error) {
+      this.failed(error);
+      return;
+    }
+    if (keepGoing === false) {
+      this.stop();
+      return;
+    }
+    if (this.stopped) {
+      return;
+    }
+    const source = new EventSource(this.url);
+    this.source = source;
+    for (const [name, handle] of Object.entries(this.handlers)) {
+      source.addEventListener(name, (event) => {
+        if (source !== this.source) {
+          return; // a message still queued from a stream already given up
+        }
+        this.heard();
+        handle(JSON.parse(event.data), event);
+      });
+    }
+    // EventSource would retry by itself, but only on some failures and at its own pace:
+    // closing it and reconnecting here handles every failure the same way.
+    source.addEventListener("error", () => {
+      if (source === this.source) {
+        this.failed(new Error(`${this.url}: the stream broke`));
+      }
+    });
+    this.watchSilence();
+  }
+
+  heard() {
+    this.watchSilence();
+    if (!this.live) {
+      this.live = true;
+      this.lostReported = false;
+      this.failures = 0;
+      this.onLive();
+    }
+  }
+
+  watchSilence() {
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(
+      () => this.failed(new Error(`${this.url}: silent for ${this.silenceMs} ms`)),
+      this.silenceMs,
+    );
+  }
+
+  failed(error) {
+    clearTimeout(this.silenceTimer);
+    this.close();
+    if (this.stopped || this.retryTimer !== null) {
+      return;
+    }
+    this.live = false;
+    if (!this.lostReported) {
+      this.lostReported = true;
+      this.onLost(error);
+    }
+    const base = Math.min(15000, 1000 * 2 ** this.failures);
+    this.failures += 1;
+    const delay = base * (0.8 + 0.4 * Math.random());
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  close() {
+    if (this.source !== null) {
+      this.source.close();
+      this.source = null;
+    }
+  }
+}
+
+/** Show the connection banner while the stream is down (and mark the body for styling). */
+export function showLink(state) {
+  document.body.dataset.link = state;
+  document.getElementById("connection").hidden = state !== "reconnecting";
+}
+
+/** A new element with attributes and children (strings become text, never markup). */
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== null && value !== undefined && value !== false) {
+      element.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      element.append(child instanceof Node ? child : String(child));
+    }
+  }
+  return element;
+}
