@@ -1170,3 +1170,17 @@ async def test_a_status_link_is_valid_for_its_own_ticket_only_and_today_only(api
     api.clock.advance(24 * 3600)  # the next business day: yesterday's links have ended
     expired = await api.request("GET", f"/api/v1/status/{link}")
     assert expired.status == 404
+
+
+async def test_a_screen_ticket_s_qr_code_is_an_svg_of_its_status_address(api: Api) -> None:
+    assert api.controller is not None
+    result = await api.post("/api/v1/kiosks/k1/tickets", {"theme": "social"}, expect=201)
+    link = result["qr_url"].rsplit("/", 1)[1]
+    async with api.session.get(api.url + f"/api/v1/status/{link}/qr.svg") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "image/svg+xml"
+        svg = await resp.text()
+    assert svg.startswith(("<svg", "<?xml"))
+    assert "<path" in svg
+    wrong = await api.request("GET", f"/api/v1/status/{link[:-1]}x/qr.svg")
+    assert wrong.status == 404

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import qrcode
+import qrcode.constants
+import qrcode.image.svg
 import structlog
 from aiohttp import web
 
@@ -538,6 +541,25 @@ async def ticket_status_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def ticket_qr_svg(request: web.Request) -> web.Response:
+    """The ticket's QR code (its status page's address) as SVG, for a screen ticket."""
+    service = _service(request)
+    ticket_id = service.ticket_for_link(request.match_info["link"])  # 404 for a wrong link
+    svg = await asyncio.to_thread(_qr_svg, service.status_url(ticket_id))
+    return web.Response(
+        body=svg, content_type="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
+def _qr_svg(text: str) -> bytes:
+    """`text` as a QR code in SVG (error correction M, as on the printed ticket)."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
+    code.add_data(text)
+    image = code.make_image(image_factory=qrcode.image.svg.SvgPathImage)
+    data: bytes = image.to_string(encoding="unicode").encode()
+    return data
+
+
 # ----------------------------------------------------------------- pages
 
 
@@ -591,4 +613,5 @@ def build_app(
     app.router.add_get("/api/v1/kiosks/{kiosk}/events", kiosk_events)
     app.router.add_get("/api/v1/status/{link}", ticket_status)
     app.router.add_get("/api/v1/status/{link}/events", ticket_status_events)
+    app.router.add_get("/api/v1/status/{link}/qr.svg", ticket_qr_svg)
     return app

@@ -618,6 +618,19 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/status/{link}/qr.svg": {
+            "get": {
+                "summary": "The ticket's QR code (its status page's address) as SVG",
+                "parameters": [_LINK],
+                "responses": {
+                    "200": {
+                        "description": "The QR code",
+                        "content": {"image/svg+xml": {"schema": _STR}},
+                    },
+                    **_errors(404),
+                },
+            }
+        },
         "/": {"get": _html("The start page: links to every screen")},
         "/display": {"get": _html("The hall display (综合屏)")},
         "/t/{link}": {"get": {**_html("A ticket's live status page"), "parameters": [_LINK]}},
