@@ -586,6 +586,7 @@ def build_app(
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/display", _page("display.html"))
     app.router.add_get("/kiosk/{kiosk}", _page("kiosk.html"))
+    app.router.add_get("/window/{window}", _page("window.html"))
     app.router.add_get("/t/{link}", _page("status.html"))
     if ui_dir.is_dir():
         app.router.add_static("/ui", ui_dir, append_version=False)

@@ -633,6 +633,9 @@ def openapi_document() -> dict[str, Any]:
         },
         "/": {"get": _html("The start page: links to every screen")},
         "/display": {"get": _html("The hall display (综合屏)")},
+        "/window/{window}": {
+            "get": {**_html("A window's panel for its staff (窗口)"), "parameters": [_WINDOW]}
+        },
         "/kiosk/{kiosk}": {
             "get": {**_html("A kiosk's touch screen (自助取号机)"), "parameters": [_KIOSK]}
         },
