@@ -378,7 +378,8 @@ class KioskService:
         try:
             yield queue
         finally:
-            self._subscribers[kiosk_id].discard(queue)
+            # close() may have let go of every stream already.
+            self._subscribers.get(kiosk_id, set()).discard(queue)
 
     async def close(self) -> None:
         """Let tickets being printed finish (up to their deadline), then end every kiosk stream."""
