@@ -326,9 +326,12 @@ class KioskService:
             # Not echoed: a code may carry personal data (a health code, an ID number).
             self._publish(kiosk_id, "scan", {"kind": "unknown", "length": len(code)})
             return
-        self._publish(
-            kiosk_id, "scan", {"kind": "ticket", "ticket": self.service.ticket_view(ticket_id)}
-        )
+        # The ticket's own view, as its status page has it (never the call's candidates: the
+        # kiosk's stream is a public screen's), with its priority group for the badge.
+        view = self.service.status_view(self.service.ticket_link(ticket_id))
+        ticket = self.service.current().ticket(ticket_id)
+        view.update(id=ticket_id, priority=ticket.priority)
+        self._publish(kiosk_id, "scan", {"kind": "ticket", "ticket": view})
 
     def _ticket_in(self, code: str) -> str | None:
         """The id of today's ticket a scanned code names (its QR URL, id or number), if any."""

@@ -282,6 +282,9 @@ async def test_a_scanned_ticket_qr_shows_that_ticket_and_other_codes_are_unknown
     first = seen[0]
     assert first is not None
     assert first["ticket"]["id"] == result["ticket"]["id"]
+    assert first["ticket"]["number"] == "A001"
+    assert "call" not in first["ticket"]  # no other applicant's data on a public screen
+    assert "channel" not in first["ticket"]
 
 
 async def test_a_reprint_of_a_waiting_ticket_is_printed_and_audited(rig: Rig) -> None:
