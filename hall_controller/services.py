@@ -126,6 +126,7 @@ class EventBus:
 
     capacity: int = 2000
     _subscribers: list[_Subscriber] = field(default_factory=list)
+    closed: bool = False  # close() was called: no more events will come
 
     def publish(self, event: PublishedEvent) -> None:
         """Hand an event to every subscriber without ever waiting for one."""
@@ -153,6 +154,7 @@ class EventBus:
 
     def close(self) -> None:
         """Tell every subscriber the stream has ended."""
+        self.closed = True
         for sub in self._subscribers:
             with contextlib.suppress(asyncio.QueueFull):
                 sub.queue.put_nowait(None)

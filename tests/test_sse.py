@@ -94,7 +94,6 @@ async def api(demo_config_path: Path, tmp_path: Path) -> AsyncIterator[Api]:
 async def test_events_arrive_in_order_and_end_when_the_controller_stops(api: Api) -> None:
     number = resident_id(date(1950, 5, 17), serial="613")
     assert api.controller is not None
-    service = api.controller.service
     async with api.session.get(api.url + "/api/v1/events") as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
@@ -147,14 +146,15 @@ async def test_events_arrive_in_order_and_end_when_the_controller_stops(api: Api
         assert started.data["ticket_id"] == issued["id"]
         assert started.data["number"] == "A001"
 
-        assert len(service.bus) == 1
+        screens = api.controller.runner.app[web_api.SCREENS_KEY]
+        assert len(screens) == 1
         began = time.monotonic()
         await api.stop()
         assert time.monotonic() - began < 3.0
         # The stream ends: the display sees EOF and reconnects elsewhere.
         assert await stream.next() is None
         assert response.content.at_eof()
-    assert len(service.bus) == 0
+    assert len(screens) == 0
 
 
 async def test_every_subscriber_gets_every_event(api: Api) -> None:
@@ -194,20 +194,20 @@ async def test_the_state_repeats_while_nothing_happens(
 
 async def test_a_display_that_goes_away_is_forgotten_quietly(api: Api) -> None:
     assert api.controller is not None
-    service = api.controller.service
+    screens = api.controller.runner.app[web_api.SCREENS_KEY]
     with structlog.testing.capture_logs() as captured:
         async with api.session.get(api.url + "/api/v1/events") as response:
             stream = EventStream(response)
             assert (await stream.next()) is not None
-            assert len(service.bus) == 1
+            assert len(screens) == 1
             response.close()  # the display is switched off mid-stream
         # The next events find the connection gone and drop the subscriber; the hall carries on.
         for _ in range(3):
             await api.issue("social")
             await asyncio.sleep(0.05)
-            if len(service.bus) == 0:
+            if len(screens) == 0:
                 break
-        assert len(service.bus) == 0
+        assert len(screens) == 0
     # A screen switched off is routine, not an error with a traceback.
     assert [e for e in captured if e["log_level"] in ("error", "critical")] == []
     assert (await api.get("/healthz"))["status"] == "ok"

@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import orjson
 import qrcode
 import qrcode.constants
 import qrcode.image.svg
@@ -28,6 +27,7 @@ from hall_controller.services import (
     ServiceError,
     ServiceUnavailable,
 )
+from hall_controller.web.broadcast import ScreenBroadcast, dumps, sse_frame
 from hall_controller.web.metrics import render_metrics
 
 from .openapi import openapi_document
@@ -47,6 +47,7 @@ log = structlog.get_logger(__name__)
 SERVICE_KEY: web.AppKey[HallService] = web.AppKey("service", HallService)
 KIOSKS_KEY: web.AppKey[KioskService] = web.AppKey("kiosks", KioskService)
 UI_DIR_KEY: web.AppKey[Path] = web.AppKey("ui_dir", Path)
+SCREENS_KEY: web.AppKey[ScreenBroadcast] = web.AppKey("screens", ScreenBroadcast)
 # The screens (HTML, CSS, JS) beside the package: kiosk_ui/ at the top of the repository.
 UI_DIR = Path(__file__).resolve().parents[2] / "kiosk_ui"
 # A status page hears about its ticket at most this often (a burst of calls is one update).
@@ -56,21 +57,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE_INTERVAL_S = 10.0
 
 
-def _dumps(value: Any) -> bytes:
-    # orjson writes UTF-8 directly; the same library parses the requests.
-    return orjson.dumps(value, default=_named_tuple_as_list)
-
-
-def _named_tuple_as_list(value: Any) -> Any:
-    # orjson writes plain tuples but not their subclasses (the policy's Candidate rows).
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def json_response(body: Any, status: int = 200) -> web.Response:
     """A JSON response with Chinese text kept readable."""
-    return web.Response(body=_dumps(body), status=status, content_type="application/json")
+    return web.Response(body=dumps(body), status=status, content_type="application/json")
 
 
 def error_response(status: int, code: str, message: str, **details: Any) -> web.Response:
@@ -386,33 +375,16 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     response = await _event_stream_response(request)
     try:
-        await _pump_events(service, response)
+        async with request.app[SCREENS_KEY].screen() as queue:
+            await response.write(sse_frame("state", service.state_view()))
+            while (frame := await queue.get()) is not None:
+                await response.write(frame)
+            # None: it fell behind, or the controller is stopping: the client reconnects.
     except ConnectionError:
         return response  # the display went away (switched off, rebooted): nothing to report
     with contextlib.suppress(ConnectionError):
         await response.write_eof()
     return response
-
-
-async def _pump_events(service: HallService, response: web.StreamResponse) -> None:
-    async with service.bus.subscribe() as queue:
-        await response.write(_sse("state", service.state_view()))
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), STATE_INTERVAL_S)
-            except TimeoutError:
-                await response.write(_sse("state", service.state_view()))
-                continue
-            if item is None:
-                return  # fell behind, or the controller is stopping: the client reconnects
-            payload = {
-                "seq": item.seq,
-                "type": item.type,
-                "at": item.at,
-                "actor": item.actor,
-                **item.data,
-            }
-            await response.write(_sse(item.type, payload, event_id=item.seq))
 
 
 async def _event_stream_response(request: web.Request) -> web.StreamResponse:
@@ -426,12 +398,6 @@ async def _event_stream_response(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     return response
-
-
-def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
-    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
-    # orjson never writes a raw newline, so the data stays on one line as SSE requires.
-    return head.encode() + b"data: " + _dumps(data) + b"\n\n"
 
 
 # ----------------------------------------------------------------- kiosks
@@ -476,16 +442,16 @@ async def kiosk_events(request: web.Request) -> web.StreamResponse:
     response = await _event_stream_response(request)
     try:
         async with kiosks.subscribe(kiosk) as queue:
-            await response.write(_sse("kiosk", kiosks.view(kiosk)))
+            await response.write(sse_frame("kiosk", kiosks.view(kiosk)))
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), STATE_INTERVAL_S)
                 except TimeoutError:
-                    await response.write(_sse("kiosk", kiosks.view(kiosk)))
+                    await response.write(sse_frame("kiosk", kiosks.view(kiosk)))
                     continue
                 if item is None:
                     break
-                await response.write(_sse(item["event"], item))
+                await response.write(sse_frame(item["event"], item))
     except ConnectionError:
         return response
     with contextlib.suppress(ConnectionError):
@@ -510,7 +476,7 @@ async def ticket_status_events(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     try:
         async with service.bus.subscribe() as queue:
-            await response.write(_sse("status", view))
+            await response.write(sse_frame("status", view))
             sent_at = loop.time()
             while True:
                 try:
@@ -528,11 +494,11 @@ async def ticket_status_events(request: web.Request) -> web.StreamResponse:
                 try:
                     fresh = service.status_view(link)
                 except NotFound:
-                    await response.write(_sse("expired", {}))
+                    await response.write(sse_frame("expired", {}))
                     break  # the business day rolled over: the link has ended
                 if fresh != view or item is None:
                     view = fresh
-                    await response.write(_sse("status", view))
+                    await response.write(sse_frame("status", view))
                     sent_at = loop.time()
     except ConnectionError:
         return response
@@ -583,6 +549,17 @@ def build_app(
     app[SERVICE_KEY] = service
     app[KIOSKS_KEY] = kiosks if kiosks is not None else KioskService(service)
     app[UI_DIR_KEY] = ui_dir
+    screens = ScreenBroadcast(service, lambda: STATE_INTERVAL_S)
+    app[SCREENS_KEY] = screens
+
+    async def start_screens(_: web.Application) -> None:
+        await screens.start()
+
+    async def stop_screens(_: web.Application) -> None:
+        await screens.stop()
+
+    app.on_startup.append(start_screens)
+    app.on_cleanup.append(stop_screens)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/display", _page("display.html"))
     app.router.add_get("/kiosk/{kiosk}", _page("kiosk.html"))
