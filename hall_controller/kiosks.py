@@ -15,7 +15,7 @@ import structlog
 from .core.errors import Conflict, DomainError, InvalidCommand, NotFound
 from .core.identity import mask_id_number, mask_name
 from .core.model import Kiosk, TicketPrint, TicketStatus
-from .services import Applicant, HallService, ServiceUnavailable
+from .services import Applicant, HallService, ServiceError, ServiceUnavailable
 
 log = structlog.get_logger("hall_controller.kiosks")
 
@@ -149,7 +149,7 @@ class KioskService:
             name=f"kiosk-issue:{kiosk.id}",
         )
         self._jobs.add(job)
-        job.add_done_callback(self._jobs.discard)
+        job.add_done_callback(self._job_done)
         if key is not None:
             self._issues[key] = job
             job.add_done_callback(lambda done: self._forget_failed(key, done))
@@ -158,6 +158,15 @@ class KioskService:
                     if self._issues[old].done():
                         del self._issues[old]
         return await asyncio.shield(job)
+
+    def _job_done(self, job: asyncio.Task[dict[str, Any]]) -> None:
+        """Forget a finished kiosk request; a failure nobody waited for is logged, not lost."""
+        self._jobs.discard(job)
+        if job.cancelled():
+            return
+        error = job.exception()  # retrieved, so asyncio does not warn about it at exit
+        if error is not None and not isinstance(error, DomainError | ServiceError):
+            log.error("kiosk_request_failed", task=job.get_name(), error=repr(error))
 
     def _forget_failed(self, key: str, job: asyncio.Task[dict[str, Any]]) -> None:
         """A refused or failed request is not remembered: its retry is tried afresh."""
