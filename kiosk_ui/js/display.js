@@ -2,7 +2,7 @@
 // The controller owns the truth: each (re)connection re-reads the hall and the stream starts
 // with a full `state`; call events only add what a state cannot say (which call is new).
 
-import { LiveStream, fetchJson, h, showLink } from "./live.js";
+import { HALL_EVENTS, LiveStream, fetchJson, h, showLink } from "./live.js";
 
 const FLASH_MS = 4000; // as long as the CSS animation: 8 x 0.5 s
 const EARLIER_CALLS = 4;
@@ -18,21 +18,7 @@ const STATUS_TEXT = {
 
 // Events after which the waiting counts or a window's state may have changed; the display
 // then re-reads the compact state (one small GET, at most about once a second).
-const CHANGES = [
-  "TicketIssued",
-  "TicketVoided",
-  "ServiceStarted",
-  "ServiceFinished",
-  "TicketNoShow",
-  "TicketHeld",
-  "TicketReturned",
-  "TicketTransferred",
-  "TicketCancelled",
-  "WindowOpened",
-  "WindowClosed",
-  "WindowPaused",
-  "WindowResumed",
-];
+const CHANGES = HALL_EVENTS.filter((name) => name !== "TicketCalled" && name !== "TicketRecalled");
 
 const hall = {
   timezone: "Asia/Shanghai",

@@ -2,6 +2,25 @@
 // that comes back by itself after the controller restarts or the network drops.
 
 /** A reply other than 2xx; `status` is the HTTP status. */
+// Every hall event a screen may follow on /api/v1/events (the controller's event types).
+export const HALL_EVENTS = [
+  "TicketIssued",
+  "TicketVoided",
+  "TicketCalled",
+  "TicketRecalled",
+  "ServiceStarted",
+  "ServiceFinished",
+  "TicketNoShow",
+  "TicketHeld",
+  "TicketReturned",
+  "TicketTransferred",
+  "TicketCancelled",
+  "WindowOpened",
+  "WindowClosed",
+  "WindowPaused",
+  "WindowResumed",
+];
+
 export class HttpError extends Error {
   constructor(status, message) {
     super(message);

@@ -3,7 +3,7 @@
 // window's state allows, and sends each press once (its own Idempotency-Key, every button
 // disabled until the answer is in). A refusal is shown in words, never hidden.
 
-import { HttpError, LiveStream, fetchJson, h, showLink } from "./live.js";
+import { HALL_EVENTS, HttpError, LiveStream, fetchJson, h, showLink } from "./live.js";
 
 const STATUS_TEXT = {
   closed: ["未开放", "Closed"],
@@ -762,23 +762,7 @@ document.getElementById("held-list").addEventListener("click", (event) => {
 });
 
 const handlers = { state: onState };
-for (const name of [
-  "TicketIssued",
-  "TicketVoided",
-  "TicketCalled",
-  "TicketRecalled",
-  "ServiceStarted",
-  "ServiceFinished",
-  "TicketNoShow",
-  "TicketHeld",
-  "TicketReturned",
-  "TicketTransferred",
-  "TicketCancelled",
-  "WindowOpened",
-  "WindowClosed",
-  "WindowPaused",
-  "WindowResumed",
-]) {
+for (const name of HALL_EVENTS) {
   handlers[name] = scheduleRefresh;
 }
 
