@@ -136,7 +136,10 @@ class HubKioskDevices:
 
     def printers(self) -> list[PrinterView]:
         """Every kiosk printer and whether it can print now."""
-        return [PrinterView(*view) for view in self.hub.printer_views()]
+        return [
+            PrinterView(p.id, p.config.kiosk or "", p.can_print, p.paper, p.health.state.value)
+            for p in self.hub.printers.values()
+        ]
 
     async def print_ticket(self, printer: str, ticket: TicketPrint) -> None:
         """Print and confirm one ticket; PrintRefused with the printer's reason otherwise."""

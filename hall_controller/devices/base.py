@@ -12,6 +12,7 @@ import structlog
 
 from hall_controller.devices.health import DeviceHealth, DeviceState
 from hall_controller.devices.model import DeviceInput, InputResult, WindowShowing
+from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import DeviceConfig
 
 log = structlog.get_logger("hall_controller.devices")
@@ -105,3 +106,24 @@ class Device:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=f"{name}:{self.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+class SupervisedDevice(Device):
+    """A device with a link of its own, kept up by its supervisor from start() to stop()."""
+
+    supervisor: Supervisor
+
+    def _on_link(self, state: DeviceState, reason: str | None) -> None:
+        """The supervisor's link state is the device's; a return after frames is a reconnect."""
+        if state is DeviceState.READY and self.health.frames_in:
+            self.health.reconnects += 1
+        self.set_state(state, reason)
+
+    async def start(self) -> None:
+        """Start the supervisor (it opens the link and keeps it up)."""
+        self.supervisor.start()
+
+    async def stop(self) -> None:
+        """Stop the supervisor (closing the link), then every task of the device."""
+        await self.supervisor.stop()
+        await super().stop()

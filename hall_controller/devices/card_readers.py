@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.base import DeviceContext, SupervisedDevice
 from hall_controller.devices.errors import DeviceLost
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import CardPresented, ContactCard
@@ -70,24 +70,13 @@ class _Link:
         return self._reader._present()
 
 
-class _CardReader(Device):
+class _CardReader(SupervisedDevice):
     """A reader with a link of its own: supervisor, state and the once-per-card hand-over."""
-
-    supervisor: Supervisor
 
     def __init__(self, config: DeviceConfig, context: DeviceContext) -> None:
         super().__init__(config, context)
         self.cards_read = 0  # cards handed to the hub
         self._was_ready = False
-
-    async def start(self) -> None:
-        """Start the supervisor (it opens the link and keeps it up)."""
-        self.supervisor.start()
-
-    async def stop(self) -> None:
-        """Stop the supervisor and close the link."""
-        await self.supervisor.stop()
-        await super().stop()
 
     def _ready(self) -> None:
         if self.health.state is DeviceState.READY:

@@ -338,13 +338,6 @@ class DeviceHub:
 
     # --- kiosk printers --------------------------------------------------------------------
 
-    def printer_views(self) -> list[tuple[str, str, bool, str, str]]:
-        """Every kiosk printer: (device, kiosk, can print, paper, state)."""
-        return [
-            (p.id, p.config.kiosk or "", p.can_print, p.paper, p.health.state.value)
-            for p in self.printers.values()
-        ]
-
     async def print_ticket(self, printer_id: str, ticket: TicketPrint) -> None:
         """Print and confirm one ticket; DeviceError (PrintFailed) when it is not confirmed."""
         await self.printers[printer_id].print_ticket(ticket)

@@ -6,7 +6,7 @@ import asyncio
 import functools
 from pathlib import Path
 
-from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.base import Device, DeviceContext, SupervisedDevice
 from hall_controller.devices.errors import DeviceLost
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import KeyPressed, WindowShowing
@@ -93,8 +93,9 @@ class GpioCallPad(Device):
         self._release()
 
 
-class _KeyLink:
-    """Supervised wrapper of a keyboard-like or HID pad: open, watch, close."""
+class KeyLink:
+    """Supervised wrapper of a keyboard-like device (pad, scanner) or HID pad: open, watch,
+    close."""
 
     def __init__(self, name: str, link: EvdevKeys | HidKeys, path: str | None, open_s: float):
         self.name = name
@@ -127,24 +128,8 @@ class _KeyLink:
         return self._path is None or Path(self._path).exists()
 
 
-class _SupervisedPad(Device):
+class _SupervisedPad(SupervisedDevice):
     """A pad with a link of its own, kept up by a supervisor."""
-
-    supervisor: Supervisor
-
-    def _on_link(self, state: DeviceState, reason: str | None) -> None:
-        if state is DeviceState.READY and self.health.frames_in:
-            self.health.reconnects += 1
-        self.set_state(state, reason)
-
-    async def start(self) -> None:
-        """Start the supervisor."""
-        self.supervisor.start()
-
-    async def stop(self) -> None:
-        """Stop the supervisor and close the link."""
-        await self.supervisor.stop()
-        await super().stop()
 
     def key(self, action: str | None, raw: str) -> None:
         self.health.seen(self.context.clock(), raw)
@@ -161,7 +146,7 @@ class KeyboardCallPad(_SupervisedPad):
         keys = config.profile.codec.keys
         assert config.port is not None
         link = EvdevKeys(config.port, on_key=lambda name: self.key(keys.get(name), name))
-        target = _KeyLink(config.id, link, config.port, config.profile.timeouts.open_s)
+        target = KeyLink(config.id, link, config.port, config.profile.timeouts.open_s)
         self.supervisor = Supervisor(target, self._on_link)
 
 
@@ -179,5 +164,5 @@ class HidCallPad(_SupervisedPad):
                 self.key(settings.keys.get(code), data.hex(" "))
 
         link = HidKeys(settings.vendor_id, settings.product_id, on_report=report)
-        target = _KeyLink(config.id, link, None, config.profile.timeouts.open_s)
+        target = KeyLink(config.id, link, None, config.profile.timeouts.open_s)
         self.supervisor = Supervisor(target, self._on_link)

@@ -38,7 +38,7 @@ from typing import Any
 
 import structlog
 
-from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.base import DeviceContext, SupervisedDevice
 from hall_controller.devices.errors import DeviceError, DeviceLost
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import TicketPrint
@@ -294,7 +294,7 @@ class _PrinterPort:
         return self._link is None or self._present(self._link)
 
 
-class EscposPrinter(Device):
+class EscposPrinter(SupervisedDevice):
     """A ticket printer speaking ESC/POS over its own serial, TCP or USB link."""
 
     def __init__(
@@ -372,7 +372,6 @@ class EscposPrinter(Device):
 
     async def stop(self) -> None:
         """Stop the supervisor (closing the link) and the printer's thread."""
-        await self.supervisor.stop()
         await super().stop()
         executor, self._executor = self._executor, None
         if executor is not None:

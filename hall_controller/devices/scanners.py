@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.base import DeviceContext, SupervisedDevice
 from hall_controller.devices.errors import DeviceLost
-from hall_controller.devices.health import DeviceState
+from hall_controller.devices.local_pads import KeyLink
 from hall_controller.devices.model import CodeScanned
 from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import DeviceConfig, ScannerSettings
@@ -20,61 +19,14 @@ from hall_controller.transports.serial import SerialLink, SerialParams, port_pre
 _WATCH_S = 60.0  # how long one wait on a quiet link lasts before it waits again
 
 
-class _Scanner(Device):
+class _Scanner(SupervisedDevice):
     """A scanner with a link of its own, kept up by a supervisor; each code goes to its kiosk."""
-
-    supervisor: Supervisor
-
-    def _on_link(self, state: DeviceState, reason: str | None) -> None:
-        if state is DeviceState.READY and self.health.frames_in:
-            self.health.reconnects += 1
-        self.set_state(state, reason)
 
     def scanned(self, code: str) -> None:
         """Hand one code to the hub for the scanner's kiosk."""
         # Codes may carry personal data (a health code, an ID): health keeps only their length.
         self.health.seen(self.context.clock(), f"code of {len(code)} characters")
         self.submit(CodeScanned(self.id, self.config.kiosk, code))
-
-    async def start(self) -> None:
-        """Start the supervisor."""
-        self.supervisor.start()
-
-    async def stop(self) -> None:
-        """Stop the supervisor and close the link."""
-        await self.supervisor.stop()
-        await super().stop()
-
-
-class _GrabbedKeys:
-    """Supervised keyboard scanner: open and grab, watch until it goes, close."""
-
-    def __init__(self, name: str, keys: EvdevKeys, path: str, open_s: float) -> None:
-        self.name = name
-        self._keys = keys
-        self._path = path
-        self._open_s = open_s
-
-    async def connect(self) -> None:
-        try:
-            await self._keys.open(self._open_s)
-        except TransportError as exc:
-            raise DeviceLost(str(exc)) from exc
-
-    async def serve(self) -> None:
-        while True:
-            try:
-                await self._keys.wait_down(_WATCH_S)
-            except LinkTimeout:
-                continue
-            except TransportError as exc:
-                raise DeviceLost(str(exc)) from exc
-
-    async def disconnect(self) -> None:
-        await self._keys.close()
-
-    def present(self) -> bool:
-        return Path(self._path).exists()
 
 
 class KeyboardCodeScanner(_Scanner):
@@ -86,7 +38,7 @@ class KeyboardCodeScanner(_Scanner):
         assert config.port is not None
         self.decoder = KeystrokeDecoder(end_on_tab=config.profile.codec.end_on_tab)
         keys = EvdevKeys(config.port, on_key=self._press, on_release=self.decoder.release)
-        target = _GrabbedKeys(config.id, keys, config.port, config.profile.timeouts.open_s)
+        target = KeyLink(config.id, keys, config.port, config.profile.timeouts.open_s)
         self.supervisor = Supervisor(target, self._on_link)
 
     def _press(self, key: str) -> None:
