@@ -636,10 +636,8 @@ class HallService:
         ticket = hall.ticket(ticket_id)
         layout = self.config.ticket
         now = self._clock()
-        estimate = None
-        if ticket.status is TicketStatus.WAITING:  # in its theme's line or a window's
-            estimate = self._fresh_forecast(now).estimate(hall, ticket.id, now)
-        elif ticket.status is TicketStatus.PRINTING:  # where it will stand once issued
+        estimate = self._estimate(hall, ticket)  # a waiting ticket, in its line or a window's
+        if ticket.status is TicketStatus.PRINTING:  # where it will stand once issued
             estimate = self._fresh_forecast(now).estimate_entry(hall, ticket.queue_entry(), now)
         wait = estimate.wait_s if estimate is not None else None
         group = self.config.group(ticket.priority) if ticket.priority is not None else None

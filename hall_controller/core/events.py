@@ -38,10 +38,9 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TicketIssued(Event):
-    """A ticket was issued (取号)."""
+class _NumberGiven(Event):
+    """A theme's next number given out: what an issued and a reserved ticket both record."""
 
-    type_name: ClassVar[str] = "TicketIssued"
     ticket_id: str
     number: str
     serial: int
@@ -54,19 +53,17 @@ class TicketIssued(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TicketReserved(Event):
+class TicketIssued(_NumberGiven):
+    """A ticket was issued (取号)."""
+
+    type_name: ClassVar[str] = "TicketIssued"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketReserved(_NumberGiven):
     """A kiosk took a number to print; the ticket is issued only once the print is confirmed."""
 
     type_name: ClassVar[str] = "TicketReserved"
-    ticket_id: str
-    number: str
-    serial: int
-    theme: str
-    priority: str | None
-    channel: str
-    appointment_at: float | None = None
-    age_band: str | None = None
-    person_hash: str | None = None
     printer: str | None = None  # the device printing it
 
 

@@ -208,21 +208,10 @@ class Hall:
         person_hash: str | None = None,
     ) -> list[Event]:
         """Issue the theme's next number."""
-        serial, number = self._next_number(theme, priority, at, person_hash)
-        event = TicketIssued(
-            at=at,
-            actor=actor,
-            ticket_id=self._ticket_id(number),
-            number=number,
-            serial=serial,
-            theme=theme,
-            priority=priority,
-            channel=channel,
-            appointment_at=appointment_at,
-            age_band=age_band,
-            person_hash=person_hash,
+        given = self._give_number(
+            theme, priority, channel, at, actor, appointment_at, age_band, person_hash
         )
-        return self._commit([event])
+        return self._commit([TicketIssued(**given)])
 
     def reserve(
         self,
@@ -238,22 +227,10 @@ class Hall:
         person_hash: str | None = None,
     ) -> list[Event]:
         """Take the theme's next number for a ticket being printed; it waits only once issued."""
-        serial, number = self._next_number(theme, priority, at, person_hash)
-        event = TicketReserved(
-            at=at,
-            actor=actor,
-            ticket_id=self._ticket_id(number),
-            number=number,
-            serial=serial,
-            theme=theme,
-            priority=priority,
-            channel=channel,
-            appointment_at=appointment_at,
-            age_band=age_band,
-            person_hash=person_hash,
-            printer=printer,
+        given = self._give_number(
+            theme, priority, channel, at, actor, appointment_at, age_band, person_hash
         )
-        return self._commit([event])
+        return self._commit([TicketReserved(printer=printer, **given)])
 
     def confirm_printed(self, ticket_id: str, *, at: float, actor: str) -> list[Event]:
         """The reserved ticket's print is confirmed: issue it (it joins its line now)."""
@@ -308,6 +285,33 @@ class Hall:
                 ticket=ticket.id,
             )
         return ticket
+
+    def _give_number(
+        self,
+        theme: str,
+        priority: str | None,
+        channel: str,
+        at: float,
+        actor: str,
+        appointment_at: float | None,
+        age_band: str | None,
+        person_hash: str | None,
+    ) -> dict[str, Any]:
+        """The fields of the theme's next number given to this applicant (checked first)."""
+        serial, number = self._next_number(theme, priority, at, person_hash)
+        return {
+            "at": at,
+            "actor": actor,
+            "ticket_id": self._ticket_id(number),
+            "number": number,
+            "serial": serial,
+            "theme": theme,
+            "priority": priority,
+            "channel": channel,
+            "appointment_at": appointment_at,
+            "age_band": age_band,
+            "person_hash": person_hash,
+        }
 
     def _next_number(
         self, theme: str, priority: str | None, at: float, person_hash: str | None
