@@ -91,15 +91,19 @@ class _CardReader(SupervisedDevice):
         self.submit(card)
 
     async def _connect(self) -> None:
+        """Open the reader's link (each kind of reader its own); DeviceError if it cannot."""
         raise NotImplementedError
 
     async def _serve(self) -> None:
+        """Read cards until the link fails (each kind of reader its own); DeviceError then."""
         raise NotImplementedError
 
     async def _disconnect(self) -> None:
+        """Close what _connect opened; never raises."""
         raise NotImplementedError
 
     def _present(self) -> bool:
+        """Whether the reader's port (or pcscd) is there now."""
         raise NotImplementedError
 
 

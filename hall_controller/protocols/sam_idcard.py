@@ -260,6 +260,7 @@ class _Decoder(Generic[F]):
         return frames
 
     def _parse(self, frame: bytes) -> F:
+        """One whole frame as a request or a reply (each decoder its own); SamFrameError."""
         raise NotImplementedError
 
     def _skipped(self) -> None:

@@ -72,9 +72,11 @@ class _Port:
     """The thread's view of the printer: open, write, read a little, close. Blocking."""
 
     def open(self) -> None:
+        """Open the printer (each kind of port its own way); OSError or USBError if it cannot."""
         raise NotImplementedError
 
     def write(self, data: bytes, timeout_s: float) -> None:
+        """Write all of data within timeout_s (each kind of port its own way)."""
         raise NotImplementedError
 
     def read(self, wait_s: float) -> bytes:
@@ -85,6 +87,7 @@ class _Port:
         """Cut a read short (from any thread): a write is waiting."""
 
     def close(self) -> None:
+        """Let the printer go (each kind of port its own way); calling it again does nothing."""
         raise NotImplementedError
 
 
