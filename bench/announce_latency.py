@@ -91,7 +91,7 @@ async def phase(speaker: TtsAnnouncer, calls: list[Announcement]) -> list[Playin
         speaker.announce(call)
         # on_playing tells when a call starts to sound, not when it has ended: poll the counts.
         async with asyncio.timeout(WAIT_S):
-            # noqa: the counts are plain integers, no event marks their change.
+            # Polled: the counts are plain integers, and no event marks their change.
             while speaker.counts.spoken + speaker.counts.failed == done:  # noqa: ASYNC110
                 await asyncio.sleep(0.002)
         if speaker.counts.failed:
