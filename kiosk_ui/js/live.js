@@ -48,6 +48,55 @@ export async function fetchJson(url, timeoutMs = 8000) {
   }
 }
 
+/** The CSRF token the server set beside the session cookie ("" before signing in). */
+export function csrfToken() {
+  const found = document.cookie.split("; ").find((c) => c.startsWith("hc_csrf="));
+  return found ? decodeURIComponent(found.slice("hc_csrf=".length)) : "";
+}
+
+/** Where a screen sends its user when the server says they are not signed in. */
+export function signInUrl() {
+  return `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+}
+
+/**
+ * Send a state-changing request with a JSON body; the reply's JSON (null for 204).
+ *
+ * It carries the CSRF token, and a 401 (not signed in, or the session ended) takes the user
+ * to the sign-in page. Other refusals throw an HttpError with the server's own message.
+ */
+export async function sendJson(url, method = "POST", body = undefined, timeoutMs = 8000) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const headers = { Accept: "application/json", "X-CSRF-Token": csrfToken() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(url, {
+      method,
+      signal: abort.signal,
+      cache: "no-store",
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 401) {
+      location.assign(signInUrl());
+      throw new HttpError(401, "not signed in");
+    }
+    if (!response.ok) {
+      let message = `${url} answered ${response.status}`;
+      try {
+        message = (await response.json()).error.message;
+      } catch {
+        // not the API's JSON error shape: keep the status line
+      }
+      throw new HttpError(response.status, message);
+    }
+    return response.status === 204 ? null : await response.json();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * One server-sent event stream kept open for as long as the screen lives.
  *
