@@ -30,7 +30,9 @@ from hall_controller.services import (
 from hall_controller.web.broadcast import ScreenBroadcast, dumps, sse_frame
 from hall_controller.web.metrics import render_metrics
 
+from . import calling, manager, technician
 from .openapi import openapi_document
+from .pages import UI_DIR, UI_DIR_KEY, page
 from .validation import (
     BadRequest,
     actor_of,
@@ -46,10 +48,7 @@ log = structlog.get_logger(__name__)
 
 SERVICE_KEY: web.AppKey[HallService] = web.AppKey("service", HallService)
 KIOSKS_KEY: web.AppKey[KioskService] = web.AppKey("kiosks", KioskService)
-UI_DIR_KEY: web.AppKey[Path] = web.AppKey("ui_dir", Path)
 SCREENS_KEY: web.AppKey[ScreenBroadcast] = web.AppKey("screens", ScreenBroadcast)
-# The screens (HTML, CSS, JS) beside the package: kiosk_ui/ at the top of the repository.
-UI_DIR = Path(__file__).resolve().parents[2] / "kiosk_ui"
 # A status page hears about its ticket at most this often (a burst of calls is one update).
 STATUS_EVERY_S = 1.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -529,18 +528,6 @@ def _qr_svg(text: str) -> bytes:
 # ----------------------------------------------------------------- pages
 
 
-def _page(name: str) -> Handler:
-    async def page(request: web.Request) -> web.StreamResponse:
-        ui_dir = request.app[UI_DIR_KEY]
-        path = ui_dir / name
-        if not path.is_file():
-            raise NotFound(f"the screens are not installed: no {name} in {ui_dir}")
-        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
-
-    page.__doc__ = f"The page {name} from the screens' folder."
-    return page
-
-
 def build_app(
     service: HallService, kiosks: KioskService | None = None, *, ui_dir: Path = UI_DIR
 ) -> web.Application:
@@ -560,15 +547,18 @@ def build_app(
 
     app.on_startup.append(start_screens)
     app.on_cleanup.append(stop_screens)
-    app.router.add_get("/", _page("index.html"))
-    app.router.add_get("/display", _page("display.html"))
-    app.router.add_get("/kiosk/{kiosk}", _page("kiosk.html"))
-    app.router.add_get("/window/{window}", _page("window.html"))
-    app.router.add_get("/t/{link}", _page("status.html"))
+    app.router.add_get("/", page("index.html"))
+    app.router.add_get("/display", page("display.html"))
+    app.router.add_get("/kiosk/{kiosk}", page("kiosk.html"))
+    app.router.add_get("/window/{window}", page("window.html"))
+    app.router.add_get("/t/{link}", page("status.html"))
     if ui_dir.is_dir():
         app.router.add_static("/ui", ui_dir, append_version=False)
     else:
         log.warning("screens_missing", ui_dir=str(ui_dir))
+    # Before the generic /{action} routes below, which would otherwise take their paths.
+    for screen_routes in (calling, manager, technician):
+        screen_routes.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/devices", list_devices)

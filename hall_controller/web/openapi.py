@@ -701,6 +701,14 @@ def openapi_document() -> dict[str, Any]:
         paths[f"/api/v1/windows/{{window}}/{action}"] = {
             "post": _write(summary, request, _WINDOW_OK, [_WINDOW])
         }
+    # The screens' own routes describe themselves beside their handlers. Imported here, not at
+    # the top: those modules use this module's helpers.
+    from . import calling, manager, technician
+
+    schemas = dict(SCHEMAS)
+    for screen_routes in (calling, manager, technician):
+        paths.update(screen_routes.OPENAPI_PATHS)
+        schemas.update(screen_routes.OPENAPI_SCHEMAS)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -711,5 +719,5 @@ def openapi_document() -> dict[str, Any]:
             '"details"}}.',
         },
         "paths": paths,
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": schemas},
     }
