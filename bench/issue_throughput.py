@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Protocol
 
 import aiohttp
-from bench_config import ROOT, bench_config_text
+from bench_config import BENCH_AUTH, ROOT, bench_config_text
 
 MINIMUM_SERVER = Path(__file__).resolve().parent / "minimum_server.py"
 PATH = "/api/v1/tickets"
@@ -263,6 +263,7 @@ class RawClient:
         requests = [
             (
                 f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: {BENCH_AUTH['Authorization']}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             ).encode()
             + body
@@ -299,7 +300,7 @@ class AiohttpClient:
         """POST one body and read the whole response."""
         body = self._bodies[index % len(self._bodies)]
         async with self._session.post(
-            self._url, data=body, headers={"Content-Type": "application/json"}
+            self._url, data=body, headers={"Content-Type": "application/json", **BENCH_AUTH}
         ) as response:
             await response.read()
             return response.status

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import cast
 
 import aiohttp
-from bench_config import ROOT, bench_config_text
+from bench_config import BENCH_AUTH, ROOT, bench_config_text
 from issue_throughput import Server, _first_line_port, _wait_for_port, percentile, start_controller
 
 MINIMUM_SSE_SERVER = Path(__file__).resolve().parent / "minimum_sse_server.py"
@@ -308,6 +308,7 @@ def post(port: int, path: str, body: bytes = b"") -> bytes:
     """A pre-encoded POST request."""
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: {BENCH_AUTH['Authorization']}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
@@ -538,7 +539,7 @@ async def prepare_controller(port: int, config_text: str, calls: int) -> int:
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
         async def send(path: str, body: bytes) -> None:
-            headers = {"Content-Type": "application/json"}
+            headers = {"Content-Type": "application/json", **BENCH_AUTH}
             async with session.post(base + path, data=body, headers=headers) as response:
                 if response.status not in (200, 201):
                     text = await response.text()

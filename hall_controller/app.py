@@ -8,6 +8,7 @@ import gc
 import os
 import secrets
 import signal
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -19,20 +20,26 @@ import orjson
 import structlog
 from aiohttp import web
 
+from hall_controller.access import SESSIONS_FILE, AccessControl
 from hall_controller.core.events import Event, event_data
 from hall_controller.core.hall import Hall
-from hall_controller.device_port import HubKioskDevices, ServiceHallPort
-from hall_controller.devices.hub import DeviceHub
+from hall_controller.device_port import HubDeviceBench, HubKioskDevices, ServiceHallPort
+from hall_controller.devices.announcer import ScreenVoice
+from hall_controller.devices.hub import VOICE_CACHE_DIR, DeviceHub
 from hall_controller.kiosks import KioskService
+from hall_controller.logs import RECENT
+from hall_controller.profiles import profiles_folder
 from hall_controller.protocols.mqtt_tree import Topics
 from hall_controller.services import HallService, ServiceError
 from hall_controller.settings import MqttSettings, Settings
 from hall_controller.store import EventLog
 from hall_controller.store.errors import StoreError
+from hall_controller.technician import TechnicianService
 from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.errors import TransportError
 from hall_controller.transports.mqtt import MqttLink, Will
 from hall_controller.web.api import build_app
+from hall_controller.web.technician import TECHNICIAN_KEY
 
 log = structlog.get_logger(__name__)
 
@@ -194,7 +201,11 @@ async def _keep_connecting(link: MqttLink) -> None:
 
 
 async def start_devices(
-    settings: Settings, service: HallService, data_dir: Path, kiosks: KioskService | None = None
+    settings: Settings,
+    service: HallService,
+    data_dir: Path,
+    kiosks: KioskService | None = None,
+    technician: TechnicianService | None = None,
 ) -> DeviceStack | None:
     """Build the hall's devices from its config and start them; None when it lists none."""
     if not settings.devices and settings.mqtt is None:
@@ -214,6 +225,8 @@ async def start_devices(
     )
     if kiosks is not None:
         kiosks.devices = HubKioskDevices(hub)
+    if technician is not None:
+        technician.bench = HubDeviceBench(hub)
     stack = DeviceStack(hub, mqtt, city)
     service.watchers.append(hub.hall_changed)
     service.devices = hub
@@ -239,6 +252,7 @@ class Controller:
     stopped: asyncio.Event
     kiosks: KioskService
     devices: DeviceStack | None = None
+    screen_voice: ScreenVoice | None = None
 
     async def close(self) -> None:
         """Stop serving, write a snapshot for a fast restart, and close the log durably."""
@@ -249,6 +263,8 @@ class Controller:
             await self.devices.close()
         self.service.bus.close()
         await self.runner.cleanup()
+        if self.screen_voice is not None:
+            await self.screen_voice.close()
         self.service.snapshot()
         await self.event_log.close()
 
@@ -296,6 +312,7 @@ async def start_controller(
 ) -> Controller:
     """Open the event log, restore today, and start answering HTTP."""
     hall = settings.hall
+    tls = _tls_context(settings) if settings.server.tls_cert is not None else None
     service, event_log = await asyncio.to_thread(open_hall, settings, data_dir, clock)
     stopped = asyncio.Event()
     service.on_failure = lambda _reason: stopped.set()
@@ -305,11 +322,28 @@ async def start_controller(
         # Their paper may be out in someone's hand: staff honour or replace those numbers.
         log.warning("tickets_voided_at_start", numbers=voided)
     kiosks = KioskService(service)
-    runner = web.AppRunner(build_app(service, kiosks), handle_signals=False, access_log=None)
+    access_control = AccessControl(
+        settings.access,
+        service,
+        key=service.derive_key(b"sessions"),
+        sessions_file=data_dir / SESSIONS_FILE,
+        clock=clock,
+    )
+    app = build_app(service, kiosks, access_control=access_control)
+    # The profiles are edited where the hall config reads them (the folder of its devices'
+    # profiles, else its [profiles] dir): a saved profile is in force at the next start.
+    profiles_dir = next(
+        (Path(d.profile.file).parent for d in settings.devices), None
+    ) or profiles_folder(settings.source)
+    technician = TechnicianService(
+        service, profiles_dir=profiles_dir, devices=settings.devices, recent_log=RECENT
+    )
+    app[TECHNICIAN_KEY] = technician
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     bind_host = host if host is not None else settings.server.host
     bind_port = port if port is not None else settings.server.port
-    site = web.TCPSite(runner, bind_host, bind_port, reuse_address=True)
+    site = web.TCPSite(runner, bind_host, bind_port, reuse_address=True, ssl_context=tls)
     try:
         await site.start()
     except OSError as exc:
@@ -318,15 +352,40 @@ async def start_controller(
         raise StartupError(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror}") from exc
     addresses = runner.addresses
     actual = int(addresses[0][1]) if addresses else bind_port
-    url = f"http://{bind_host}:{actual}"
+    url = f"{'https' if tls else 'http'}://{bind_host}:{actual}"
+    if tls is None and bind_host not in ("127.0.0.1", "localhost", "::1"):
+        # Browsers drop Secure cookies on plain HTTP from another address: nobody could sign in.
+        log.warning(
+            "serving_without_tls",
+            host=bind_host,
+            advice="set [server] tls_cert and tls_key: sign-in cookies are Secure",
+        )
     log.info("listening", url=url, port=actual, hall=hall.id, data_dir=str(data_dir))
     controller = Controller(service, event_log, runner, url, stopped, kiosks)
+    # Hall displays that speak in the browser get the speakers' own Mandarin voice.
+    controller.screen_voice = service.voice = ScreenVoice(
+        settings.announcer, data_dir / VOICE_CACHE_DIR
+    )
     try:
-        controller.devices = await start_devices(settings, service, data_dir, kiosks)
+        controller.devices = await start_devices(settings, service, data_dir, kiosks, technician)
     except BaseException:
         await controller.close()
         raise
     return controller
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    """The server's TLS context from [server] tls_cert and tls_key; StartupError if unusable."""
+    cert, key = settings.server.tls_cert, settings.server.tls_key
+    assert cert is not None
+    assert key is not None
+    base = settings.source.parent
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(base / cert, base / key)
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"cannot load the TLS certificate {cert} and key {key}: {exc}") from exc
+    return context
 
 
 def run_event_loop(main: Coroutine[Any, Any, int]) -> int:

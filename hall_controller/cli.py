@@ -1,4 +1,4 @@
-"""The `hall-controller` command: run a hall, run the demo hall, check a config."""
+"""The `hall-controller` command: run a hall, run the demo hall, check a config, make secrets."""
 
 from __future__ import annotations
 
@@ -64,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a hall config and list every problem")
     check.add_argument("file", type=Path)
+
+    sub.add_parser(
+        "hash-secret",
+        help="hash a PIN or password for an account's password_hash (read from the terminal "
+        "or stdin)",
+    )
+    sub.add_parser(
+        "new-token",
+        help="make a kiosk's or a system's token: the token to give it and the token_hash to "
+        "put in the config",
+    )
     return parser
 
 
@@ -81,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, json_lines=True if args.log_json else None)
     if args.command == "check-config":
         return _check_config(args.file)
+    if args.command == "hash-secret":
+        return _hash_secret()
+    if args.command == "new-token":
+        return _new_token()
     if args.command == "simulate":
         return _simulate(args)
     return _serve(args)
@@ -102,6 +117,37 @@ def _check_config(path: Path) -> int:
         f"{path}: OK: {hall.name_zh} / {hall.name_en}: {len(hall.themes)} themes, "
         f"{len(hall.windows)} windows, {len(hall.priority_groups)} priority groups{devices}"
     )
+    return 0
+
+
+def _hash_secret() -> int:
+    import getpass
+
+    from hall_controller.access import MAX_SECRET_LEN, hash_secret
+
+    if sys.stdin.isatty():
+        secret = getpass.getpass("PIN or password: ")
+        if getpass.getpass("Again: ") != secret:
+            print("the two entries differ; nothing hashed", file=sys.stderr)
+            return 1
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret or len(secret) > MAX_SECRET_LEN:
+        print(f"a PIN or password is 1 to {MAX_SECRET_LEN} characters", file=sys.stderr)
+        return 1
+    if secret.isdigit() and len(secret) < 4:
+        print("a PIN has at least 4 digits", file=sys.stderr)
+        return 1
+    print(f'password_hash = "{hash_secret(secret)}"')
+    return 0
+
+
+def _new_token() -> int:
+    from hall_controller.access import new_token, token_hash
+
+    token = new_token()
+    print(f"token:      {token}")
+    print(f'token_hash = "{token_hash(token)}"')
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hall_controller.core.errors import Conflict, DomainError, InvalidCommand, NotFound
 from hall_controller.core.hall import Hall
 from hall_controller.core.model import TicketPrint, WindowStatus
+from hall_controller.devices.base import NoTestFire
 from hall_controller.devices.errors import DeviceError
 from hall_controller.devices.hub import DeviceHub
 from hall_controller.devices.model import CardPresented, ContactCard, InputResult, KioskInput
@@ -147,3 +148,22 @@ class HubKioskDevices:
             await self.hub.print_ticket(printer, ticket)
         except DeviceError as exc:
             raise PrintRefused(str(exc)) from exc
+
+
+class HubDeviceBench:
+    """Implements the technician's DeviceBench over the device hub (test-fires)."""
+
+    def __init__(self, hub: DeviceHub) -> None:
+        self.hub = hub
+
+    async def test_fire(self, device_id: str) -> tuple[str, str]:
+        """Test one device by its driver's test; the hub's refusals in the hall's terms."""
+        if device_id not in self.hub.devices:
+            raise NotFound(f'no device "{device_id}"', device=device_id)
+        try:
+            fired = await self.hub.test_fire(device_id)
+        except NoTestFire as exc:
+            raise InvalidCommand(str(exc), device=device_id) from None
+        except DeviceError as exc:
+            raise Conflict(str(exc), device=device_id) from None
+        return fired.action, fired.done

@@ -144,6 +144,8 @@ class KioskService:
                 return await asyncio.shield(earlier)
         if self._closing:
             raise ServiceUnavailable("the controller is stopping: take the ticket in a moment")
+        # Refused before a card token is spent or a printer asked (the hall refuses it anyway).
+        self.service.current().check_issuing()
         job = asyncio.create_task(
             self._issue(kiosk, theme, priority, card, printed, actor),
             name=f"kiosk-issue:{kiosk.id}",
@@ -274,6 +276,21 @@ class KioskService:
         if self.devices is None:
             return None
         return next((p for p in self.devices.printers() if p.kiosk == kiosk_id), None)
+
+    # ----------------------------------------------------------------- need help
+
+    async def ask_for_help(
+        self, kiosk_id: str, *, actor: str, key: str | None = None
+    ) -> dict[str, Any]:
+        """Page the floor staff from a kiosk (需要帮助): durable, audited, on every manager tablet.
+
+        A second press while the kiosk's page is unanswered gets the same page back.
+        """
+        kiosk = self.kiosk(kiosk_id)
+        reply = await self.service.request_help(kiosk.id, actor=actor, key=key)
+        log.info("help_requested", kiosk=kiosk.id, alert=reply.body["alert"])
+        body: dict[str, Any] = reply.body
+        return body
 
     # ----------------------------------------------------------------- cards and codes
 

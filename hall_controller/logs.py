@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
+from collections import deque
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -32,6 +34,76 @@ def _redact_personal_data(
     return event_dict
 
 
+# Levels from the quietest up, for "this level and above".
+LEVELS = ("debug", "info", "warning", "error", "critical")
+_LEVEL_ALIASES = {"warn": "warning", "exception": "error", "fatal": "critical"}
+# Keys every line has, shown apart from the line's own fields.
+_LINE_KEYS = ("timestamp", "level", "logger", "event")
+
+
+class RecentLog:
+    """The last lines logged, for the technician console: a ring filled by a log processor.
+
+    Lines come from every thread (the printers' and the audio thread log too), so the ring is
+    locked. Each line keeps its own fields as short text; exceptions only by their last line.
+    """
+
+    def __init__(self, size: int = 500) -> None:
+        self._lines: deque[dict[str, Any]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+        self.size = size
+
+    def __call__(
+        self, _logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """The structlog processor: keep a copy of the (already redacted) line."""
+        level = str(event_dict.get("level", method)).lower()
+        level = _LEVEL_ALIASES.get(level, level)
+        fields = {
+            key: _short(value)
+            for key, value in event_dict.items()
+            if key not in _LINE_KEYS and not key.startswith("_")
+        }
+        line = {
+            "at": str(event_dict.get("timestamp", "")),
+            "level": level,
+            "logger": str(event_dict.get("logger", "")),
+            "event": _short(event_dict.get("event", "")),
+            "fields": fields,
+        }
+        with self._lock:
+            self._lines.append(line)
+        return event_dict
+
+    def lines(self, limit: int, level: str = "debug") -> list[dict[str, Any]]:
+        """The newest `limit` lines at `level` or above, oldest first."""
+        floor = LEVELS.index(level) if level in LEVELS else 0
+        with self._lock:
+            kept = list(self._lines)
+        wanted = [line for line in kept if _rank(line["level"]) >= floor]
+        return wanted[-limit:] if limit > 0 else []
+
+    def clear(self) -> None:
+        """Forget every line."""
+        with self._lock:
+            self._lines.clear()
+
+
+def _rank(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else 1
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    if "\n" in text:  # a traceback: its last line says what happened
+        text = text.rstrip().rsplit("\n", 1)[-1]
+    return text[:300]
+
+
+# The process's recent lines (configure_logging puts it behind the redaction).
+RECENT = RecentLog()
+
+
 def configure_logging(level: str = "info", *, json_lines: bool | None = None) -> None:
     """Route stdlib and structlog output through one renderer, chosen by whether stderr is a tty."""
     if json_lines is None:
@@ -45,6 +117,8 @@ def configure_logging(level: str = "info", *, json_lines: bool | None = None) ->
         if json_lines
         else structlog.processors.StackInfoRenderer(),
         _redact_personal_data,
+        # After the redaction: the console shows what the log keeps, never an ID number.
+        RECENT,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)

@@ -61,7 +61,9 @@ __all__ = [
     "Timeouts",
     "TtsSpeakerSettings",
     "VoiceModuleSettings",
+    "check_profile_text",
     "load_profiles",
+    "profiles_folder",
     "resolve_port",
     "validate_profile_text",
 ]
@@ -977,6 +979,32 @@ def validate_profile_text(text: str, file: str) -> DeviceProfile:
     if profile is None:
         raise ConfigError(tuple(r.issues) or (ConfigIssue(file, "", "not a device profile"),))
     return profile
+
+
+def check_profile_text(text: str, file: str) -> tuple[DeviceProfile | None, tuple[str, ...]]:
+    """The profile in `text` and no problems; or None and every problem as a
+    `file: key: message` line (with a did-you-mean for a misspelt key)."""
+    try:
+        return validate_profile_text(text, file), ()
+    except ConfigError as exc:
+        return None, tuple(str(issue) for issue in exc.issues)
+
+
+# A hall config's `[profiles] dir` when it names none, relative to the config's own folder.
+DEFAULT_PROFILES_DIR = "../device_profiles"
+
+
+def profiles_folder(config_file: Path) -> Path:
+    """The folder a hall config reads its device profiles from (its `[profiles] dir`, against
+    the config's own folder); the default folder when the file or the key is not there."""
+    relative: object = DEFAULT_PROFILES_DIR
+    try:
+        table = read_toml(config_file).get("profiles", {})
+    except ConfigError:
+        table = {}
+    if isinstance(table, dict) and isinstance(table.get("dir"), str) and table["dir"]:
+        relative = table["dir"]
+    return (config_file.parent / str(relative)).resolve()
 
 
 def load_profiles(directory: Path) -> dict[str, DeviceProfile]:

@@ -35,7 +35,14 @@ from .core.events import (
 from .core.forecast import Estimate, Forecast, forecast
 from .core.hall import Hall, Ticket, WindowState, ticket_id_of
 from .core.identity import age_band, age_on, parse_resident_id
-from .core.model import HallConfig, Theme, TicketPrint, TicketStatus
+from .core.model import (
+    POLICY_RANGES,
+    THEME_MAX_WAIT_RANGE,
+    HallConfig,
+    Theme,
+    TicketPrint,
+    TicketStatus,
+)
 from .core.policy import RULE_TEXT, Rule
 from .core.snapshot import SnapshotMismatch, from_snapshot, to_snapshot
 from .store import EventLog, EventRecord, NewEvent, Snapshot, StoredReply
@@ -48,6 +55,8 @@ FREEZE_EVERY = 1000
 # but no longer than this many times its usual spacing.
 SNAPSHOT_QUIET_S = 1.0
 SNAPSHOT_DEFERRED_UP_TO = 4
+# How long the hall display waits for a call's audio to be rendered.
+CALL_AUDIO_TIMEOUT_S = 20.0
 
 Clock = Callable[[], float]
 
@@ -84,6 +93,14 @@ class DeviceControl(Protocol):
     def learn_remote(self, device_id: str, window: str | None) -> None:
         """Bind the next unknown wireless pad at a receiver to `window` (None: stop learning);
         KeyError for an unknown device, ValueError for a device that cannot learn."""
+        ...
+
+
+class CallVoice(Protocol):
+    """The edge box's own voice for the hall display's browser (set by the composition root)."""
+
+    async def call_wav(self, number: str, window: str) -> bytes | None:
+        """The spoken call "请 A012 号 到 3 号窗口" as a WAV; None when it cannot be rendered."""
         ...
 
 
@@ -215,6 +232,8 @@ class HallService:
         self.watchers: list[Callable[[Hall, Sequence[Event]], None]] = []
         # The hall's devices, when it has any (set by the composition root).
         self.devices: DeviceControl | None = None
+        # The call rendered as audio, for hall displays that speak (None: the browser's voice).
+        self.voice: CallVoice | None = None
         self.hall = Hall.new_day(config, business_day(clock(), tz, config.day_rollover), tz)
         self._day_span = (0.0, 0.0)
         self._set_hall(self.hall)
@@ -309,7 +328,7 @@ class HallService:
                     "daily_cap": theme.daily_cap,
                     "issued": hall.serials[theme.id],
                     "waiting": waiting,
-                    "max_wait_s": theme.max_wait_s,
+                    "max_wait_s": hall.policy.theme_limit_s(theme),
                     "expected_service_s": round(hall.service_time_s(theme.id)),
                     "estimated_wait_s": None if interval is None else round(waiting * interval),
                 }
@@ -475,8 +494,10 @@ class HallService:
         return hmac.new(self._link_key, ticket_id.encode(), hashlib.sha256).hexdigest()[:16]
 
     def state_view(self) -> dict[str, Any]:
-        """A compact picture of the hall for live screens: windows and waiting per theme."""
+        """A compact picture of the hall for live screens: windows and waiting per theme, the
+        latest no-shows (newest first) and the emergency, if one is declared."""
         hall = self.current()
+        emergency = hall.emergency
         return {
             "day": hall.day,
             "at": self._iso(self._clock()),
@@ -488,7 +509,103 @@ class HallService:
                 }
                 for w in hall.windows.values()
             },
+            "missed": [hall.tickets[t].number for t in reversed(hall.missed)],
+            # A public screen's view: what to show, not who declared it.
+            "emergency": (
+                {
+                    "message": emergency.message,
+                    "drill": emergency.drill,
+                    "since": self._iso(emergency.since),
+                }
+                if emergency is not None
+                else None
+            ),
         }
+
+    def emergency_view(self) -> dict[str, Any]:
+        """Whether an emergency (or a drill) is declared, its message, since when and by whom."""
+        emergency = self.current().emergency
+        if emergency is None:
+            return {"active": False, "message": None, "drill": False, "since": None, "by": None}
+        return {
+            "active": True,
+            "message": emergency.message,
+            "drill": emergency.drill,
+            "since": self._iso(emergency.since),
+            "by": emergency.by,
+        }
+
+    def display_view(self) -> dict[str, Any]:
+        """The hall display's settings: its notice line and whether it speaks, and how."""
+        display = self.config.display
+        return {
+            "notice_zh": display.notice_zh,
+            "notice_en": display.notice_en,
+            "voice": display.voice,
+            "voice_audio": self.voice is not None,
+        }
+
+    def next_view(self, window_id: str, count: int) -> dict[str, Any]:
+        """The next `count` tickets this window would get if it called now, one after the
+        other, in the policy's order with the rule for each; nothing in the hall changes."""
+        hall = self.current()
+        now = self._clock()
+        window = hall.window(window_id)
+        tickets = []
+        for decision in hall.upcoming(window_id, now, count):
+            ticket = hall.tickets[decision.ticket_id]
+            theme = self.config.theme(ticket.theme)
+            tickets.append(
+                {
+                    "id": ticket.id,
+                    "number": ticket.number,
+                    "theme": ticket.theme,
+                    "theme_name_zh": theme.name_zh,
+                    "theme_name_en": theme.name_en,
+                    "priority": ticket.priority,
+                    "target_window": ticket.target_window,
+                    "waited_s": round(now - ticket.arrival_at),
+                    "rule": decision.rule.value,
+                    "explanation": RULE_TEXT[decision.rule],
+                }
+            )
+        return {"window": window.id, "status": window.status.value, "tickets": tickets}
+
+    def rating_request_view(self, window_id: str) -> dict[str, Any]:
+        """The ticket whose rating this window asked for and is still waiting for, if any, and
+        the one a request would be about now."""
+        hall = self.current()
+        window = hall.window(window_id)
+        ticket_id = hall.rating_requests.get(window.id)
+        asked = hall.tickets[ticket_id] if ticket_id is not None else None
+        rateable = hall.rateable(window.id)
+
+        def brief(ticket: Ticket | None) -> dict[str, Any] | None:
+            if ticket is None:
+                return None
+            return {"id": ticket.id, "number": ticket.number, "status": ticket.status.value}
+
+        # `rateable`: the ticket a request would be about now (the panel's button follows it).
+        return {"window": window.id, "ticket": brief(asked), "rateable": brief(rateable)}
+
+    async def call_audio(self, ticket: str, window_id: str) -> bytes:
+        """The WAV of a call made today (that ticket at that window), in the edge box's voice;
+        NotFound when there was no such call or the controller has no voice for screens."""
+        hall = self.current()
+        called = hall.ticket(ticket)
+        window = hall.window(window_id)
+        if called.called_at is None or called.window != window.id:
+            raise NotFound(f"ticket {called.number} was not called to window {window.id}")
+        if self.voice is None:
+            raise NotFound("this controller renders no call audio: screens use their own voice")
+        try:
+            async with asyncio.timeout(CALL_AUDIO_TIMEOUT_S):
+                audio = await self.voice.call_wav(called.number, window.id)
+        except TimeoutError:
+            audio = None
+        if audio is None:
+            raise ServiceUnavailable(f"the call of {called.number} could not be rendered now")
+        return audio
 
     # ----------------------------------------------------------------- writes
 
@@ -789,7 +906,184 @@ class HallService:
         }
         return await self._execute(f"ticket.{action}", payload, key, run)
 
+    async def start_emergency(
+        self, message: str, drill: bool, *, actor: str, key: str | None = None
+    ) -> Reply:
+        """Declare an emergency or a drill: the hall display shows the message over
+        everything and no new ticket is issued until it ends."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.start_emergency(message, drill, at=now, actor=actor)
+            log.warning("emergency_started", message=message, drill=drill, actor=actor)
+            return events, lambda: Reply(200, self.emergency_view())
+
+        # The hall's speakers do not repeat the message (yet): the display and kiosks say it.
+        payload = {"message": message, "drill": drill}
+        return await self._execute("emergency.start", payload, key, run)
+
+    async def end_emergency(self, *, actor: str, key: str | None = None) -> Reply:
+        """End the declared emergency or drill."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.end_emergency(at=now, actor=actor)
+            log.warning("emergency_ended", actor=actor)
+            return events, lambda: Reply(200, self.emergency_view())
+
+        return await self._execute("emergency.end", {}, key, run)
+
+    async def request_rating(self, window_id: str, *, actor: str, key: str | None = None) -> Reply:
+        """Ask for a rating of the window's service (in progress or just finished): its rating
+        pad shows its prompt; the request stands until the rating or the window's next call."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.request_rating(window_id, at=now, actor=actor)
+            return events, lambda: Reply(200, self.rating_request_view(window_id))
+
+        return await self._execute("window.rating-request", {"window": window_id}, key, run)
+
+    # ----------------------------------------------------------------- the manager
+
+    def policy_view(self) -> dict[str, Any]:
+        """The policy settings a manager may change: today's values, their ranges, last change."""
+        hall = self.current()
+        policy = hall.policy
+        ranges = {**POLICY_RANGES, "max_wait_s": THEME_MAX_WAIT_RANGE}
+        changed = hall.policy_changed
+        return {
+            **{name: getattr(policy, name) for name in POLICY_RANGES},
+            "max_wait_s": {t.id: policy.theme_limit_s(t) for t in self.config.themes},
+            "ranges": {
+                name: {"min": r.low, "max": r.high, "integer": r.integer, "unit": r.unit}
+                for name, r in ranges.items()
+            },
+            "changed_at": self._iso(changed[0]) if changed else None,
+            "changed_by": changed[1] if changed else None,
+        }
+
+    async def change_policy(
+        self, changes: Mapping[str, Any], reason: str, *, actor: str, key: str | None = None
+    ) -> Reply:
+        """Change policy settings live (audited with the reason); the next call follows them."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.change_policy(changes, reason, at=now, actor=actor)
+            return events, lambda: Reply(200, self.policy_view())
+
+        payload = {"changes": dict(changes), "reason": reason}
+        return await self._execute("policy", payload, key, run)
+
+    async def prioritise(
+        self,
+        ticket_id: str,
+        priority: str | None,
+        reason: str,
+        *,
+        actor: str,
+        key: str | None = None,
+    ) -> Reply:
+        """Move a waiting ticket into a priority group (None: regular); its place follows."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            target = hall.ticket(ticket_id).id
+            events = hall.prioritise(target, priority, reason, at=now, actor=actor)
+            return events, lambda: Reply(200, self.ticket_view(target))
+
+        payload = {"ticket": ticket_id, "priority": priority, "reason": reason}
+        return await self._execute("ticket.prioritise", payload, key, run)
+
+    async def request_help(self, kiosk: str, *, actor: str, key: str | None = None) -> Reply:
+        """A kiosk pages the floor staff: 202 with its page (the open one while unanswered)."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.request_help(kiosk, at=now, actor=actor)
+            page = hall.open_help_page(kiosk)
+            assert page is not None
+            body = {
+                "alert": page.alert,
+                "kiosk": page.kiosk,
+                "since": self._iso(page.at),
+                "paged": True,
+            }
+            return events, lambda: Reply(202, body)
+
+        return await self._execute("help", {"kiosk": kiosk}, key, run)
+
+    async def acknowledge_alert(
+        self, alert: str, note: str, *, actor: str, key: str | None = None
+    ) -> Reply:
+        """Record a manager's acknowledgement of an alert (the caller checks that it is on)."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.acknowledge(alert, note, at=now, actor=actor)
+            body = {"at": self._iso(now), "by": actor, "note": note}
+            return events, lambda: Reply(200, body)
+
+        return await self._execute("alert.ack", {"alert": alert, "note": note}, key, run)
+
+    async def day_events(self, day: str, after_seq: int) -> list[PublishedEvent]:
+        """A business day's durable events after `after_seq`, oldest first (read off the loop)."""
+        try:
+            records = await asyncio.to_thread(self._log.events, day=day, after_seq=after_seq)
+        except StoreError as exc:
+            raise ServiceUnavailable(f"cannot read the event log: {exc}") from exc
+        return [PublishedEvent(r.seq, r.type, r.at, r.actor, r.data) for r in records]
+
     # ----------------------------------------------------------------- the write path
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A secret key for `purpose`, derived from the person key (stable across restarts)."""
+        return hmac.new(self._person_key, purpose, hashlib.sha256).digest()
+
+    async def record_sign_in(
+        self, account: str, role: str, *, window: str | None, kiosk: str | None, actor: str
+    ) -> None:
+        """Write a sign-in to the audit trail (a clerk becomes the window's clerk)."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.sign_in(account, role, window=window, kiosk=kiosk, at=now, actor=actor)
+            return events, lambda: Reply(204, None)
+
+        await self._execute("sign_in", {}, None, run)
+
+    async def record_sign_out(
+        self,
+        account: str,
+        role: str,
+        reason: str,
+        *,
+        window: str | None,
+        kiosk: str | None,
+        actor: str,
+    ) -> None:
+        """Write the end of a session to the audit trail."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.sign_out(
+                account, role, reason, window=window, kiosk=kiosk, at=now, actor=actor
+            )
+            return events, lambda: Reply(204, None)
+
+        await self._execute("sign_out", {}, None, run)
+
+    async def record_refused_sign_in(
+        self,
+        account: str,
+        reason: str,
+        *,
+        role: str | None,
+        window: str | None,
+        kiosk: str | None,
+        actor: str,
+    ) -> None:
+        """Write a refused sign-in to the audit trail."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.refuse_sign_in(
+                account, reason, role=role, window=window, kiosk=kiosk, at=now, actor=actor
+            )
+            return events, lambda: Reply(204, None)
+
+        await self._execute("sign_in_refused", {}, None, run)
 
     async def _execute(
         self,
@@ -1113,6 +1407,7 @@ class HallService:
             "themes": list(spec.themes),
             "status": w.status.value,
             "pause_reason": w.pause_reason,
+            "clerk": w.clerk,
             "ticket": (
                 {"id": current.id, "number": current.number, "status": current.status.value}
                 if current
@@ -1156,8 +1451,8 @@ _WINDOW_ACTIONS: dict[str, WindowCommand] = {
     "no-show": lambda h, w, _r, at, who: h.no_show(w, at=at, actor=who),
     "hold": lambda h, w, reason, at, who: h.hold(w, reason, at=at, actor=who),
     "pause": lambda h, w, reason, at, who: h.pause_window(w, reason, at=at, actor=who),
-    "resume": lambda h, w, _r, at, who: h.resume_window(w, at=at, actor=who),
-    "open": lambda h, w, _r, at, who: h.open_window(w, at=at, actor=who),
-    "close": lambda h, w, _r, at, who: h.close_window(w, at=at, actor=who),
+    "resume": lambda h, w, reason, at, who: h.resume_window(w, at=at, actor=who, reason=reason),
+    "open": lambda h, w, reason, at, who: h.open_window(w, at=at, actor=who, reason=reason),
+    "close": lambda h, w, reason, at, who: h.close_window(w, at=at, actor=who, reason=reason),
 }
 WINDOW_ACTIONS = tuple(_WINDOW_ACTIONS)

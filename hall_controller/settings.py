@@ -40,6 +40,7 @@ from hall_controller.config_reader import (
 )
 from hall_controller.core.model import (
     HallConfig,
+    HallDisplay,
     Kiosk,
     OpeningPeriod,
     Policy,
@@ -59,6 +60,8 @@ from hall_controller.profiles import (
 
 __all__ = [
     "DEFAULT_PRIORITY_GROUPS",
+    "AccessSettings",
+    "Account",
     "ConfigError",
     "ConfigIssue",
     "DeviceConfig",
@@ -86,10 +89,44 @@ DEFAULT_PRIORITY_GROUPS: tuple[PriorityGroup, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    """Where the HTTP server listens."""
+    """Where the HTTP server listens, and its TLS certificate and key (PEM) if it serves HTTPS."""
 
     host: str = "127.0.0.1"
     port: int = 8080
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+AccountRole = Literal["staff", "manager", "technician"]
+ACCOUNT_ROLES: tuple[AccountRole, ...] = ("staff", "manager", "technician")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A person or a system that signs in: its roles and the hashes of its secrets."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    roles: frozenset[AccountRole]
+    # staff: the windows this clerk may sign in at; None: every window.
+    windows: frozenset[str] | None = None
+    # A PIN or password, as an argon2id hash (`hall-controller hash-secret`).
+    password_hash: str | None = None
+    # A machine's bearer token, as "sha256:<hex>" (`hall-controller new-token`).
+    token_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSettings:
+    """Who may sign in, kiosks' device tokens, and how long a session lasts ([access])."""
+
+    accounts: tuple[Account, ...] = ()
+    kiosk_tokens: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    session_idle_s: int = 2 * 3600
+    session_max_s: int = 12 * 3600
+    sign_in_hint_zh: str = ""
+    sign_in_hint_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +162,7 @@ class Settings:
     mqtt: MqttSettings | None = None
     devices: tuple[DeviceConfig, ...] = ()
     announcer: AnnouncerSettings = field(default_factory=AnnouncerSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -174,6 +212,9 @@ _TOP_KEYS = (
     "kiosks",
     "ticket",
     "announcer",
+    "display",
+    "access",
+    "accounts",
 )
 _HALL_KEYS = (
     "id",
@@ -184,7 +225,20 @@ _HALL_KEYS = (
     "enforce_opening_hours",
     "one_active_ticket_per_person",
 )
-_SERVER_KEYS = ("host", "port")
+_SERVER_KEYS = ("host", "port", "tls_cert", "tls_key")
+_ACCESS_KEYS = ("session_idle", "session_max", "sign_in_hint_zh", "sign_in_hint_en")
+_ACCOUNT_KEYS = ("id", "name_zh", "name_en", "roles", "windows", "password_hash", "token_hash")
+_ACCOUNT_ID = pattern(
+    r"[a-z0-9][a-z0-9._-]{0,31}", 'an account id of lowercase letters, digits, ".", "_" or "-"'
+)
+# argon2id in the PHC string format that argon2-cffi writes.
+_PASSWORD_HASH = pattern(
+    r"\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+",
+    'an argon2id hash "$argon2id$v=19$..." from `hall-controller hash-secret`',
+)
+_TOKEN_HASH = pattern(
+    r"sha256:[0-9a-f]{64}", 'a token hash "sha256:<64 hex digits>" from `hall-controller new-token`'
+)
 _STORE_KEYS = ("synchronous", "snapshot_every")
 _POLICY_KEYS = (
     "priority_streak_limit",
@@ -207,8 +261,9 @@ _THEME_KEYS = (
     "default_service",
 )
 _WINDOW_KEYS = ("id", "name_zh", "name_en", "themes", "zone")
-_KIOSK_KEYS = ("id", "name_zh", "name_en")
+_KIOSK_KEYS = ("id", "name_zh", "name_en", "token_hash")
 _TICKET_KEYS = ("header", "footer", "show_people_ahead", "show_wait", "qr", "status_url")
+_DISPLAY_KEYS = ("notice_zh", "notice_en", "voice")
 _ANNOUNCER_KEYS = (
     "templates",
     "languages",
@@ -329,9 +384,15 @@ def _optional_table(
 def _read_server(r: Reader, data: Mapping[str, object]) -> ServerSettings:
     table = _optional_table(r, data, "server", _SERVER_KEYS)
     default = ServerSettings()
+    cert = r.optional(table, "server", "tls_cert", _TEXT, "")
+    key = r.optional(table, "server", "tls_key", _TEXT, "")
+    if bool(cert) != bool(key):
+        r.report("server", "tls_cert and tls_key go together: set both to serve HTTPS, or neither")
     return ServerSettings(
         host=r.optional(table, "server", "host", _TEXT, default.host),
         port=r.optional(table, "server", "port", _PORT, default.port),
+        tls_cert=Path(cert) if cert and key else None,
+        tls_key=Path(key) if cert and key else None,
     )
 
 
@@ -644,7 +705,7 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
     theme_entries = _read_themes(r, data, rollover)
     windows = _read_windows(r, data, theme_entries)
     groups = _read_groups(r, data)
-    kiosks = _read_kiosks(r, data)
+    kiosks, kiosk_tokens = _read_kiosks(r, data)
     themes = [entry.theme for entry in theme_entries or []]
     if r.issues or head is None or theme_entries is None or windows is None:
         raise ConfigError(tuple(r.issues))
@@ -672,12 +733,14 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
         one_active_ticket_per_person=head.one_active_ticket_per_person,
         kiosks=kiosks,
         ticket=_read_ticket(r, data),
+        display=_read_display(r, data),
     )
     mqtt = _read_mqtt(r, data, source)
     devices = _read_devices(
         r, data, source, {w.id for w in complete_windows}, mqtt, {k.id for k in kiosks}
     )
     announcer = _read_announcer(r, data, source, head.timezone)
+    access = _read_access(r, data, kiosk_tokens, {w.id for w in complete_windows})
     if r.issues:
         raise ConfigError(tuple(r.issues))
     return Settings(
@@ -688,12 +751,15 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
         mqtt=mqtt,
         devices=devices,
         announcer=announcer,
+        access=access,
     )
 
 
-def _read_kiosks(r: Reader, data: Mapping[str, object]) -> tuple[Kiosk, ...]:
+def _read_kiosks(r: Reader, data: Mapping[str, object]) -> tuple[tuple[Kiosk, ...], dict[str, str]]:
+    """The kiosks, and the token hash of each kiosk that has one."""
     tables = r.tables(data, "kiosks", required=False) or []
     kiosks: list[Kiosk] = []
+    tokens: dict[str, str] = {}
     first: dict[str, str] = {}
     for index, value in enumerate(tables):
         path = f"kiosks[{index}]"
@@ -708,10 +774,102 @@ def _read_kiosks(r: Reader, data: Mapping[str, object]) -> tuple[Kiosk, ...]:
                 f"{path}.id", f"duplicate kiosk id {quote(kiosk_id)}; {first[kiosk_id]} has it"
             )
             continue
+        token_hash = r.optional(table, path, "token_hash", _TOKEN_HASH, "")
         if kiosk_id is not None and name_zh is not None and name_en is not None:
             first[kiosk_id] = path
             kiosks.append(Kiosk(kiosk_id, name_zh, name_en))
-    return tuple(kiosks)
+            if token_hash:
+                tokens[kiosk_id] = token_hash
+    return tuple(kiosks), tokens
+
+
+def _read_access(
+    r: Reader, data: Mapping[str, object], kiosk_tokens: dict[str, str], windows: set[str]
+) -> AccessSettings:
+    table = _optional_table(r, data, "access", _ACCESS_KEYS)
+    d = AccessSettings()
+    idle = r.optional(table, "access", "session_idle", _POSITIVE_DURATION, d.session_idle_s)
+    longest = r.optional(table, "access", "session_max", _POSITIVE_DURATION, d.session_max_s)
+    if idle > longest:
+        r.report("access.session_idle", "expected at most session_max")
+    accounts: list[Account] = []
+    first: dict[str, str] = {}
+    for index, value in enumerate(r.tables(data, "accounts", required=False) or []):
+        path = f"accounts[{index}]"
+        account = _read_account(r, value, path, windows)
+        if account is None:
+            continue
+        if account.id in first:
+            r.report(
+                f"{path}.id",
+                f"duplicate account id {quote(account.id)}; {first[account.id]} has it",
+            )
+            continue
+        first[account.id] = path
+        accounts.append(account)
+    return AccessSettings(
+        accounts=tuple(accounts),
+        kiosk_tokens=MappingProxyType(kiosk_tokens),
+        session_idle_s=idle,
+        session_max_s=longest,
+        sign_in_hint_zh=r.optional(table, "access", "sign_in_hint_zh", _TEXT, ""),
+        sign_in_hint_en=r.optional(table, "access", "sign_in_hint_en", _TEXT, ""),
+    )
+
+
+def _read_names(
+    r: Reader, table: Table, path: str, key: str, options: Sequence[str], what: str
+) -> list[str] | None:
+    """A list of names each from `options`; None when absent, after reporting when wrong."""
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, list) or not value:
+        r.report(join_key(path, key), f"expected a non-empty list of {what}s")
+        return None
+    names: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or item not in options:
+            hint = did_you_mean(item, options) if isinstance(item, str) else ""
+            known = ", ".join(quote(o) for o in options)
+            r.report(
+                join_key(path, key),
+                f"unknown {what} {show_value(item)}"
+                + (f"; did you mean {quote(hint)}?" if hint else f" (known: {known})"),
+            )
+            return None
+        names.append(item)
+    return names
+
+
+def _read_account(r: Reader, value: object, path: str, windows: set[str]) -> Account | None:
+    table = r.table(value, path, _ACCOUNT_KEYS, "a table")
+    if table is None:
+        return None
+    account_id = r.required(table, path, "id", _ACCOUNT_ID)
+    name_zh = r.required(table, path, "name_zh", _TEXT)
+    name_en = r.optional(table, path, "name_en", _TEXT, "")
+    if "roles" not in table:
+        r.report(f"{path}.roles", f"missing; expected a list of {', '.join(ACCOUNT_ROLES)}")
+    roles = _read_names(r, table, path, "roles", ACCOUNT_ROLES, "role")
+    allowed = _read_names(r, table, path, "windows", sorted(windows), "window")
+    password = r.optional(table, path, "password_hash", _PASSWORD_HASH, "")
+    token = r.optional(table, path, "token_hash", _TOKEN_HASH, "")
+    if not password and not token and "password_hash" not in table and "token_hash" not in table:
+        r.report(path, "expected password_hash (a person) or token_hash (a system), or both")
+    if allowed is not None and roles is not None and "staff" not in roles:
+        r.report(f"{path}.windows", "only a staff account has windows")
+    if account_id is None or name_zh is None or roles is None:
+        return None
+    return Account(
+        id=account_id,
+        name_zh=name_zh,
+        name_en=name_en or account_id,
+        roles=frozenset(r for r in ACCOUNT_ROLES if r in roles),
+        windows=frozenset(allowed) if allowed is not None else None,
+        password_hash=password or None,
+        token_hash=token or None,
+    )
 
 
 def _read_ticket(r: Reader, data: Mapping[str, object]) -> TicketLayout:
@@ -733,6 +891,25 @@ def _read_ticket(r: Reader, data: Mapping[str, object]) -> TicketLayout:
         show_wait=r.optional(table, "ticket", "show_wait", _BOOL, d.show_wait),
         qr=r.optional(table, "ticket", "qr", _BOOL, d.qr),
         status_url=url,
+    )
+
+
+def _notice(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 200 or "\n" in value:
+        raise Invalid
+    return value.strip()
+
+
+_NOTICE = Kind("one line of text, at most 200 characters", _notice)
+
+
+def _read_display(r: Reader, data: Mapping[str, object]) -> HallDisplay:
+    table = _optional_table(r, data, "display", _DISPLAY_KEYS)
+    d = HallDisplay()
+    return HallDisplay(
+        notice_zh=r.optional(table, "display", "notice_zh", _NOTICE, "") or None,
+        notice_en=r.optional(table, "display", "notice_en", _NOTICE, "") or None,
+        voice=r.optional(table, "display", "voice", _BOOL, d.voice),
     )
 
 

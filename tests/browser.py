@@ -22,8 +22,17 @@ import pytest
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 from server_process import ROOT, ServerProcess
 from test_api import T0, Api, Clock
+from yarl import URL
 
 from hall_controller.settings import load_settings
+
+from accounts import (
+    AUTH,
+    DEMO_CLERK,
+    DEMO_KIOSK_TOKENS,
+    DEMO_MANAGER,
+    DEMO_TECHNICIAN,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox (CI runs as root), no GPU (none there), and nothing that phones home.
@@ -50,8 +59,19 @@ class Screens:
     script_errors: list[str] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)  # every URL any page asked for
 
-    async def open(self, url: str, *, phone: bool = False) -> Page:
-        """A new page showing `url` on a 1920x1080 TV, or on a phone held upright."""
+    async def open(
+        self,
+        url: str,
+        *,
+        phone: bool = False,
+        role: str | None = None,
+        window: str | None = None,
+        kiosk: str | None = None,
+    ) -> Page:
+        """A new page showing `url` on a 1920x1080 TV, or on a phone held upright.
+
+        With `role`, its browser signs in as that demo hall person first (see `sign_in`).
+        """
         # The browser runs in UTC: screens must show the hall's own time, not the device's.
         context = await self.browser.new_context(
             viewport=PHONE if phone else TV,
@@ -63,8 +83,23 @@ class Screens:
         page = await context.new_page()
         page.on("pageerror", lambda error: self.script_errors.append(f"{url}: {error}"))
         page.on("request", lambda request: self.requested.append(request.url))
+        if role is not None:
+            origin = URL(url).origin()
+            await sign_in(page, str(origin), role, window=window, kiosk=kiosk)
         await page.goto(url)
         return page
+
+    async def sign_in(
+        self,
+        page: Page,
+        base_url: str,
+        role: str,
+        *,
+        window: str | None = None,
+        kiosk: str | None = None,
+    ) -> None:
+        """Sign the page's browser in as a demo hall person (see the module's `sign_in`)."""
+        await sign_in(page, base_url, role, window=window, kiosk=kiosk)
 
     async def screenshot(self, page: Page, name: str) -> Path:
         """Keep a picture of what the page shows now, as tests/screenshots/<name>.png."""
@@ -95,6 +130,31 @@ class Screens:
         ]
 
 
+async def sign_in(
+    page: Page,
+    base_url: str,
+    role: str,
+    *,
+    window: str | None = None,
+    kiosk: str | None = None,
+) -> None:
+    """Sign the page's browser in as a demo hall person (staff needs `window`, kiosk `kiosk`).
+
+    It signs in through the API with the browser's own cookie store, as the sign-in page does,
+    so the page's requests carry the session cookie and its CSRF token from then on.
+    """
+    body: dict[str, Any] = {"role": role}
+    if role == "kiosk":
+        assert kiosk is not None, "a kiosk signs in as one kiosk"
+        body.update(kiosk=kiosk, secret=DEMO_KIOSK_TOKENS[kiosk])
+    else:
+        people = {"staff": DEMO_CLERK, "manager": DEMO_MANAGER, "technician": DEMO_TECHNICIAN}
+        account, secret = people[role]
+        body.update(account=account, secret=secret, window=window)
+    reply = await page.context.request.post(f"{base_url}/api/v1/session", data=body)
+    assert reply.ok, f"sign-in as {role} refused: {reply.status} {await reply.text()}"
+
+
 @pytest.fixture
 async def screens() -> AsyncIterator[Screens]:
     """A headless Chromium for one test; the test fails if any page threw a script error."""
@@ -115,8 +175,9 @@ async def screens() -> AsyncIterator[Screens]:
 @pytest.fixture
 async def served_hall(demo_config_path: Path, tmp_path: Path) -> AsyncIterator[Api]:
     """The demo hall's controller serving the screens, its clock at 10:00 in Guangzhou."""
-    async with aiohttp.ClientSession() as session:
-        server = Api(load_settings(demo_config_path), tmp_path / "data", Clock(T0), session)
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        settings = load_settings(demo_config_path)
+        server = Api(settings, tmp_path / "data", Clock(T0), session)
         await server.start()
         try:
             yield server

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 # Shared fixtures defined beside the tests that use them.
+from accounts import TEST_ACCOUNT_TOML
 from fake_evdev import fake_evdev  # noqa: F401
 
 pytest_plugins = ["mqtt_broker"]
@@ -21,7 +22,8 @@ DEMO_CONFIG = ROOT / "config" / "demo-hall.toml"
 def demo_config_text(
     *, enforce_opening_hours: bool = False, devices: bool = False, **store: object
 ) -> str:
-    """The demo hall's TOML, with opening hours off (tests run at any hour) and store overrides.
+    """The demo hall's TOML, with opening hours off (tests run at any hour), store overrides,
+    and the tests' token account.
 
     Without `devices`, the demo's device section is left out (most tests need no devices);
     with it, the profile directory is made absolute so the copy works from anywhere.
@@ -41,7 +43,8 @@ def demo_config_text(
     )
     for key, value in store.items():
         text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value!r}".replace("'", '"'), text)
-    return text
+    # The tests' own system account: its bearer token (accounts.AUTH) may do everything.
+    return text + TEST_ACCOUNT_TOML
 
 
 @pytest.fixture

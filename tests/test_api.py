@@ -7,6 +7,7 @@ method and status, so the document cannot drift from what the server really answ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -30,6 +31,8 @@ from hall_controller.app import Controller, start_controller
 from hall_controller.services import WINDOW_ACTIONS, ServiceUnavailable
 from hall_controller.settings import Settings, load_settings
 from hall_controller.web.openapi import openapi_document
+
+from accounts import AUTH
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
@@ -288,16 +291,22 @@ def clock() -> Clock:
     return Clock(T0)
 
 
-@pytest.fixture
-async def api(demo_config_path: Path, tmp_path: Path, clock: Clock) -> AsyncIterator[Api]:
-    settings = load_settings(demo_config_path)
-    async with aiohttp.ClientSession() as session:
-        server = Api(settings, tmp_path / "data", clock, session)
+@contextlib.asynccontextmanager
+async def running_api(settings: Settings, data_dir: Path, clock: Clock) -> AsyncIterator[Api]:
+    """A controller for `settings` and a client holding the tests' token (every role)."""
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        server = Api(settings, data_dir, clock, session)
         await server.start()
         try:
             yield server
         finally:
             await server.stop()
+
+
+@pytest.fixture
+async def api(demo_config_path: Path, tmp_path: Path, clock: Clock) -> AsyncIterator[Api]:
+    async with running_api(load_settings(demo_config_path), tmp_path / "data", clock) as server:
+        yield server
 
 
 def test_clock_starts_at_ten_in_guangzhou() -> None:
@@ -825,8 +834,8 @@ async def test_audit_trail_says_who_did_what_and_when(api: Api) -> None:
     trail = await api.get("/api/v1/audit")
     assert trail["day"] == "2026-11-28"
     assert [(e["type"], e["actor"]) for e in trail["events"]] == [
-        ("TicketIssued", "api:127.0.0.1"),
-        ("TicketIssued", "api:127.0.0.1"),
+        ("TicketIssued", "token:tests"),
+        ("TicketIssued", "token:tests"),
         ("WindowOpened", "staff:li"),
         ("TicketCalled", "pad:w1"),
     ]

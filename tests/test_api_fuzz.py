@@ -16,6 +16,8 @@ from test_api import T0, Api, Clock, check_error_shape
 from hall_controller.services import WINDOW_ACTIONS
 from hall_controller.settings import load_settings
 
+from accounts import AUTH
+
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 TICKET_ACTIONS = ("cancel", "transfer", "return", "rating")
@@ -43,7 +45,7 @@ def fuzz(examples: int) -> settings:
 @pytest.fixture
 async def api(demo_config_path: Path, tmp_path: Path) -> AsyncIterator[Api]:
     """A hall with some history: tickets waiting, one being served, windows in every state."""
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=AUTH) as session:
         server = Api(load_settings(demo_config_path), tmp_path / "data", Clock(T0), session)
         await server.start()
         try:

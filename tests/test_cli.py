@@ -21,6 +21,7 @@ from hall_controller.app import open_hall
 from hall_controller.logs import configure_logging, redact
 from hall_controller.settings import load_settings
 
+from accounts import AUTH
 from conftest import DEMO_CONFIG, demo_config_text
 
 
@@ -167,7 +168,7 @@ def test_simulate_without_devices_in_the_config_says_so(demo_config_path: Path) 
 
 
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH), timeout=5) as response:
         return json.load(response)
 
 

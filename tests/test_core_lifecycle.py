@@ -28,7 +28,7 @@ from hall_controller.core.events import (
     WindowResumed,
 )
 from hall_controller.core.hall import Hall
-from hall_controller.core.model import Policy, TicketStatus, WindowStatus
+from hall_controller.core.model import Kiosk, Policy, TicketStatus, WindowStatus
 
 from core_fixtures import (
     ACTOR,
@@ -846,7 +846,7 @@ def test_one_ticket_per_person_can_be_switched_off() -> None:
 
 def busy_morning() -> tuple[Hall, list[Event]]:
     """A morning that leaves every kind of event in the log."""
-    hall = new_hall()
+    hall = new_hall(replace(make_config(), kiosks=(Kiosk("k1", "1号机", "Kiosk 1"),)))
     log: list[Event] = []
 
     def run(events: list[Event]) -> None:
@@ -916,6 +916,18 @@ def busy_morning() -> tuple[Hall, list[Event]]:
     )
     run(hall.void("C003", "paper out", at=T0 + 1321, actor="k1"))
     run(hall.reprint("C002", "p2", "torn", at=T0 + 1330, actor="manager"))
+    run(hall.request_rating("g1", at=T0 + 1332, actor="clerk-1"))
+    run(hall.start_emergency("消防演练", True, at=T0 + 1333, actor="manager"))
+    run(hall.end_emergency(at=T0 + 1334, actor="manager"))
+    run(hall.prioritise("C002", "disabled", "seen at the door", at=T0 + 1335, actor="manager"))
+    changes = {"recall_limit": 3, "max_wait_s": {"C": 600}}
+    run(hall.change_policy(changes, "rush", at=T0 + 1336, actor="manager"))
+    run(hall.request_help("k1", at=T0 + 1337, actor="kiosk:k1"))
+    run(hall.acknowledge("help-1", "on my way", at=T0 + 1338, actor="manager"))
+    run(hall.refuse_sign_in("li", "wrong PIN", role="staff", window="g2", at=T0 + 1340, actor="a"))
+    run(hall.sign_in("li", "staff", window="g2", at=T0 + 1341, actor="staff:li"))
+    run(hall.sign_in("k1", "kiosk", kiosk="k1", at=T0 + 1342, actor="kiosk:k1"))
+    run(hall.sign_out("k1", "kiosk", "expired", kiosk="k1", at=T0 + 1343, actor="kiosk:k1"))
     return hall, log
 
 
@@ -959,3 +971,17 @@ def test_version_counts_applied_events_and_refusals_leave_it() -> None:
     assert hall.version == 7
     assert_refused(hall, Conflict, lambda: hall.open_window("g1", at=T0, actor=ACTOR))
     assert hall.version == 7
+
+
+def test_a_clerk_signed_in_at_a_window_is_its_clerk_until_signed_out() -> None:
+    hall = new_hall()
+    hall.sign_in("li", "staff", window="g1", at=T0, actor="staff:li")
+    assert hall.window("g1").clerk == "li"
+    # Someone else's sign-out there leaves her in place; her own ends it.
+    hall.sign_out("wang", "staff", "expired", window="g1", at=T0 + 1, actor="staff:wang")
+    assert hall.window("g1").clerk == "li"
+    hall.sign_out("li", "staff", "signed out", window="g1", at=T0 + 2, actor="staff:li")
+    assert hall.window("g1").clerk is None
+    assert_refused(
+        hall, NotFound, lambda: hall.sign_in("li", "staff", window="g9", at=T0, actor="x")
+    )

@@ -30,6 +30,7 @@ from server_process import ServerProcess
 
 from hall_controller.services import SNAPSHOT_DEFERRED_UP_TO
 
+from accounts import AUTH
 from conftest import demo_config_text
 
 pytestmark = pytest.mark.slow
@@ -155,7 +156,7 @@ class Client:
 @contextlib.asynccontextmanager
 async def connect(server: ServerProcess) -> AsyncIterator[Client]:
     """A client session on the running server (a new one after every restart)."""
-    async with aiohttp.ClientSession(server.url, timeout=TIMEOUT) as session:
+    async with aiohttp.ClientSession(server.url, timeout=TIMEOUT, headers=AUTH) as session:
         yield Client(session)
 
 

@@ -19,6 +19,8 @@ from test_api import T0, Api, Clock, resident_id
 from hall_controller.settings import load_settings
 from hall_controller.web import api as web_api
 
+from accounts import AUTH
+
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 READ_TIMEOUT_S = 5.0
@@ -82,7 +84,7 @@ def _parse(lines: list[str]) -> Message:
 
 @pytest.fixture
 async def api(demo_config_path: Path, tmp_path: Path) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=AUTH) as session:
         server = Api(load_settings(demo_config_path), tmp_path / "data", Clock(T0), session)
         await server.start()
         try:

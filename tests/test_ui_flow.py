@@ -45,7 +45,8 @@ async def test_an_elderly_applicant_goes_from_the_kiosk_to_the_window_and_rates_
     total = display.locator("#waiting-total")
     await expect(total).to_have_text("1")
 
-    kiosk = await screens.open(served_hall.url + "/kiosk/k1")
+    # The kiosk was signed in with its device token when it was set up.
+    kiosk = await screens.open(served_hall.url + "/kiosk/k1", role="kiosk", kiosk="k1")
     await kiosk.set_viewport_size(KIOSK_PORTRAIT)
     social = kiosk.locator('button[data-theme="social"]')
     await expect(social).to_be_enabled()
@@ -84,10 +85,15 @@ async def test_an_elderly_applicant_goes_from_the_kiosk_to_the_window_and_rates_
     await expect(status.locator("#now-detail")).to_have_text("下一位就是您 You are next")
     await screens.screenshot(status, "flow-4-status-waiting")
 
-    # 5. Window 3's clerk opens the window and calls: A001 for its priority, though window 3
-    # prefers public security and B001 came first.
+    # 5. Window 3's clerk signs in with her PIN, opens the window and calls: A001 for its
+    # priority, though window 3 prefers public security and B001 came first.
     panel = await screens.open(served_hall.url + "/window/3")
     await panel.set_viewport_size(TABLET)
+    await expect(panel.locator("#place")).to_have_text("3 号窗口 Window 3")
+    await panel.locator("#account").fill("zhang.min")
+    await panel.locator("#secret").fill("1111")
+    await panel.get_by_role("button", name="登录").click()
+    await panel.wait_for_url(served_hall.url + "/window/3")
     await expect(panel.locator("#status")).to_have_text("未开放 Closed")
     await panel.locator('button[data-action="open"]').click()
     await expect(panel.locator("#status")).to_have_text("空闲 Open")
@@ -137,9 +143,9 @@ async def test_an_elderly_applicant_goes_from_the_kiosk_to_the_window_and_rates_
     # 9. The audit trail holds the whole visit, the rating last.
     trail = (await served_hall.get("/api/v1/audit?ticket=A001"))["events"]
     assert [(e["type"], e["actor"]) for e in trail][-4:] == [
-        ("TicketCalled", "window:3"),
-        ("ServiceStarted", "window:3"),
-        ("ServiceFinished", "window:3"),
+        ("TicketCalled", "staff:zhang.min"),
+        ("ServiceStarted", "staff:zhang.min"),
+        ("ServiceFinished", "staff:zhang.min"),
         ("TicketRated", "pad:3"),
     ]
     assert trail[-1]["data"]["score"] == 5

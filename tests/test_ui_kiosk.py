@@ -8,10 +8,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
 import pytest
 from playwright.async_api import Locator, Page, Route, ViewportSize, expect
-from test_api import T0, Api, Clock
+from test_api import T0, Api, Clock, running_api
 from test_kiosks import Printers, resident_id
 
 from hall_controller.core.model import TicketPrint
@@ -103,6 +102,8 @@ async def open_kiosk(
     )
     page = await context.new_page()
     page.on("pageerror", lambda error: screens.script_errors.append(f"{url}: {error}"))
+    # The kiosk was signed in with its device token when it was set up.
+    await screens.sign_in(page, hall.url, "kiosk", kiosk="k1")
     await page.goto(url)
     # Live: a card swiped from now on reaches this screen.
     await expect(page.locator("body")).to_have_attribute("data-link", "live")
@@ -130,13 +131,8 @@ async def hall_at_its_limits(tmp_path: Path) -> AsyncIterator[Api]:
     text = text.replace('hours = ["09:00-17:30"]', 'hours = ["13:30-17:30"]')
     path = tmp_path / "hall.toml"
     path.write_text(text, encoding="utf-8")
-    async with aiohttp.ClientSession() as session:
-        server = Api(load_settings(path), tmp_path / "data", Clock(T0), session)
-        await server.start()
-        try:
-            yield server
-        finally:
-            await server.stop()
+    async with running_api(load_settings(path), tmp_path / "data", Clock(T0)) as server:
+        yield server
 
 
 async def test_the_start_screen_shows_every_theme_with_its_queue_and_why_one_is_closed(
@@ -441,29 +437,37 @@ async def test_a_scanned_ticket_shows_its_status_for_a_moment(
     )
 
 
-async def test_need_help_says_where_help_is_and_claims_a_page_only_when_one_was_made(
+async def test_need_help_pages_the_staff_and_claims_a_page_only_when_one_was_made(
     served_hall: Api, screens: Screens
 ) -> None:
-    page = await open_kiosk(screens, served_hall)
+    # Signed in with the kiosk's device token: the page may page the staff.
+    page = await screens.open(f"{served_hall.url}/kiosk/k1", role="kiosk", kiosk="k1")
+    await page.set_viewport_size(PORTRAIT)
+    await expect(page.locator("body")).to_have_attribute("data-link", "live")
     await page.locator('[data-key="help"]').click()
     help_screen = page.locator(".help-screen")
-    # The controller pages nobody yet: the screen sends the applicant to the desk.
+    # The controller pages every manager tablet, and says so: staff are coming.
+    await expect(help_screen).to_have_attribute("data-help", "paged")
+    await expect(page.locator("#title")).to_have_text("工作人员马上就来 Staff are on their way")
+    await expect(help_screen).to_contain_text("请在本机旁稍候 Please wait by this kiosk")
+    alerts = await served_hall.get("/api/v1/alerts")
+    assert [(a["kind"], a["subject"]) for a in alerts] == [("help", "k1")]
+    assert await screens.accessibility_problems(page) == []
+    await screens.screenshot(page, "kiosk-help")
+
+    # A page that does not get through: the applicant is sent to the desk, never told that
+    # staff are coming.
+    async def refused(route: Route) -> None:
+        await route.fulfill(status=503, json={"error": {"code": "unavailable", "message": "x"}})
+
+    await page.route("**/api/v1/kiosks/k1/help", refused)
+    await page.locator('[data-key="back"]').click()
+    await page.locator('[data-key="help"]').click()
     await expect(help_screen).to_have_attribute("data-help", "desk")
     await expect(page.locator("#title")).to_have_text(
         "请到咨询台 Please ask at the information desk"
     )
     await expect(help_screen).to_contain_text(
-        "本机暂不能呼叫工作人员 This kiosk cannot call staff yet"
+        "呼叫未能送达工作人员 The call did not reach the staff"
     )
     assert "工作人员马上就来" not in await page.locator("body").inner_text()
-    assert await screens.accessibility_problems(page) == []
-    await screens.screenshot(page, "kiosk-help")
-
-    # A controller that confirms the page: then, and only then, staff are said to be coming.
-    async def paged(route: Route) -> None:
-        await route.fulfill(status=202, json={"paged": True})
-
-    await page.route("**/api/v1/kiosks/k1/help", paged)
-    await page.locator('[data-key="back"]').click()
-    await page.locator('[data-key="help"]').click()
-    await expect(page.locator("#title")).to_have_text("工作人员马上就来 Staff are on their way")

@@ -39,7 +39,7 @@ MIN_TARGET_PX = 48
 
 
 async def open_panel(served_hall: Api, screens: Screens, window: str = "3") -> Page:
-    page = await screens.open(f"{served_hall.url}/window/{window}")
+    page = await screens.open(f"{served_hall.url}/window/{window}", role="staff", window=window)
     await page.set_viewport_size(TABLET)
     await expect(page.locator("#status")).not_to_have_attribute("data-status", "loading")
     return page
@@ -144,7 +144,8 @@ async def test_the_panel_opens_calls_recalls_starts_and_finishes(
     await button(page, "start").click()
     await expect(page.locator("#status")).to_have_text("办理中 Serving")
     await expect(page.locator("#ticket-progress")).to_have_text("办理中 Being served")
-    await expect_enabled(page, {"call", "call-number", "finish", "hold", "transfer"})
+    # In service, a rating can be asked for.
+    await expect_enabled(page, {"call", "call-number", "finish", "hold", "transfer", "rating"})
 
     await button(page, "finish").click()
     await expect(page.locator("#message")).to_have_text("B001 已办结 B001 finished")
@@ -154,20 +155,20 @@ async def test_the_panel_opens_calls_recalls_starts_and_finishes(
     await expect(page.locator("#served")).to_have_text("1")
     assert (await served_hall.get("/api/v1/tickets/B001"))["status"] == "finished"
 
-    # Each press went once, in the window's name, under a key of its own.
+    # Each press went once, under a key of its own ...
     assert [urlpath(r.url) for r in sent] == [
         f"/api/v1/windows/3/{action}" for action in ("open", "call", "recall", "start", "finish")
     ]
     keys = [await r.header_value("idempotency-key") for r in sent]
     assert all(keys), keys
     assert len(set(keys)) == len(keys), keys
-    assert {await r.header_value("x-actor") for r in sent} == {"window:3"}
+    # ... in the name of the clerk signed in at the window.
     assert await audit_of(served_hall, "B001") == [
-        ("TicketIssued", "api:127.0.0.1"),
-        ("TicketCalled", "window:3"),
-        ("TicketRecalled", "window:3"),
-        ("ServiceStarted", "window:3"),
-        ("ServiceFinished", "window:3"),
+        ("TicketIssued", "token:tests"),
+        ("TicketCalled", "staff:zhang.min"),
+        ("TicketRecalled", "staff:zhang.min"),
+        ("ServiceStarted", "staff:zhang.min"),
+        ("ServiceFinished", "staff:zhang.min"),
     ]
 
 
@@ -369,7 +370,8 @@ async def test_the_panel_follows_what_others_do_to_its_window(
     await expect_enabled(page, {"recall", "start", "finish", "no-show", "hold", "transfer"})
     await served_hall.post("/api/v1/windows/3/finish")
     await expect(page.locator("#ticket-number")).to_have_text("—")
-    await expect_enabled(page, {"call", "call-number", "pause", "close"})
+    # Just finished and not rated: a rating can still be asked for.
+    await expect_enabled(page, {"call", "call-number", "pause", "close", "rating"})
 
 
 async def test_the_panel_passes_the_accessibility_audit_with_large_targets(
@@ -399,7 +401,7 @@ async def test_the_panel_passes_the_accessibility_audit_with_large_targets(
     await page.keyboard.press("Escape")
 
     # The same panel on a phone-sized screen keeps its targets large.
-    phone = await screens.open(f"{served_hall.url}/window/3", phone=True)
+    phone = await screens.open(f"{served_hall.url}/window/3", phone=True, role="staff", window="3")
     await expect(phone.locator("#ticket-number")).to_have_text("A001")
     assert await screens.accessibility_problems(phone) == []
     assert await small_targets(phone) == []
@@ -407,7 +409,87 @@ async def test_the_panel_passes_the_accessibility_audit_with_large_targets(
 
 
 async def test_an_unknown_window_says_so(served_hall: Api, screens: Screens) -> None:
-    page = await screens.open(f"{served_hall.url}/window/99")
+    page = await screens.open(f"{served_hall.url}/window/99", role="manager")
     await expect(page.locator("#unknown h1")).to_have_text("没有这个窗口")
     await expect(page.locator("#panel")).to_be_hidden()
     assert await screens.accessibility_problems(page) == []
+
+
+async def test_the_next_tickets_are_listed_with_their_rules_and_follow_the_hall(
+    served_hall: Api, screens: Screens
+) -> None:
+    # Window 3 serves public security first, then social welfare.
+    await served_hall.issue("social")
+    await served_hall.issue("police")
+    await served_hall.issue("social", priority="elderly")
+    await served_hall.post("/api/v1/windows/3/open")
+    page = await open_panel(served_hall, screens)
+    upcoming = page.locator("#next-list li")
+    await expect(upcoming.locator(".number")).to_have_text(["A002", "B001", "A001"])
+    await expect(upcoming.locator(".rule")).to_have_text(
+        [
+            "优先人群先办 priority group goes first",
+            "本窗口的首选业务 the window's preferred theme",
+            "等候时间最长 waited longest",
+        ]
+    )
+    await expect(upcoming.first.locator(".tag")).to_have_text("优先 老年人 Elderly")
+    forecast = await served_hall.get("/api/v1/windows/3/next")
+    assert [t["number"] for t in forecast["tickets"]] == ["A002", "B001", "A001"]
+
+    # The list follows every hall event: a new ticket, another window's call.
+    await served_hall.issue("police", priority="disabled")  # priority in the preferred theme
+    await expect(upcoming.locator(".number")).to_have_text(["B002", "A002", "B001", "A001"])
+    await served_hall.post("/api/v1/windows/4/open")
+    await served_hall.post("/api/v1/windows/4/call")  # window 4 takes the disabled B002
+    await expect(upcoming.locator(".number")).to_have_text(["A002", "B001", "A001"])
+
+    # The window calls: it gets the first of the list, and the rest move up.
+    await button(page, "call").click()
+    await expect(page.locator("#ticket-number")).to_have_text("A002")
+    await expect(upcoming.locator(".number")).to_have_text(["B001", "A001"])
+    await expect(page.locator("#next-none")).to_be_hidden()
+    await screens.screenshot(page, "window-next")
+
+
+async def test_a_rating_is_asked_for_from_the_panel_which_waits_until_it_comes(
+    served_hall: Api, screens: Screens
+) -> None:
+    await served_hall.issue("police")
+    for action in ("open", "call"):
+        await served_hall.post(f"/api/v1/windows/3/{action}")
+    page = await open_panel(served_hall, screens)
+    sent = presses(page)
+    rating = button(page, "rating")
+    state = page.locator("#rating-state")
+    await expect(page.locator("#ticket-number")).to_have_text("B001")
+    await expect(rating).to_be_disabled()  # called, not served yet
+
+    await button(page, "start").click()
+    await expect(rating).to_be_enabled()
+    await rating.click()
+    await expect(page.locator("#message")).to_have_text(
+        "已请申请人为 B001 评价 The applicant is asked to rate B001"
+    )
+    await expect(state).to_have_text("等待评价 · B001 Waiting for a rating of B001")
+    await expect(rating).to_be_disabled()  # asked once: the pad is asking
+    assert await screens.accessibility_problems(page) == []
+    await screens.screenshot(page, "window-rating-asked")
+
+    # The applicant rates (on the pad; here through the API): the panel says so.
+    ticket = await served_hall.get("/api/v1/tickets/B001")
+    await served_hall.post(f"/api/v1/tickets/{ticket['id']}/rating", {"score": 4})
+    await expect(state).to_be_hidden()
+    await expect(page.locator("#message")).to_have_text("B001 已收到评价 B001 has been rated")
+    await expect(rating).to_be_disabled()  # rated: nothing left to ask
+    assert [urlpath(r.url) for r in sent] == [
+        "/api/v1/windows/3/start",
+        "/api/v1/windows/3/rating-request",
+    ]
+    assert await audit_of(served_hall, "B001") == [
+        ("TicketIssued", "token:tests"),
+        ("TicketCalled", "token:tests"),
+        ("ServiceStarted", "staff:zhang.min"),
+        ("RatingRequested", "staff:zhang.min"),
+        ("TicketRated", "token:tests"),
+    ]

@@ -22,6 +22,7 @@ from hall_controller.settings import validate_settings_text
 from hall_controller.simulators.hall import SimulatedHall
 from hall_controller.transports.mqtt import MqttLink
 
+from accounts import AUTH
 from conftest import demo_config_text
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
@@ -78,7 +79,7 @@ async def hall(tmp_path: Path, mosquitto: Mosquitto, mock_pins: MockFactory) -> 
         mqtt_port=mosquitto.port,
     )
     await devices.start()
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=AUTH) as session:
         api = Api(settings, data_dir, Clock(T0), session)
         await api.start()
         try:

@@ -192,6 +192,7 @@ class WindowOpened(Event):
 
     type_name: ClassVar[str] = "WindowOpened"
     window: str
+    reason: str = ""  # why, when a manager did it (a clerk need not say)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +201,7 @@ class WindowClosed(Event):
 
     type_name: ClassVar[str] = "WindowClosed"
     window: str
+    reason: str = ""  # why, when a manager did it (a clerk need not say)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,6 +219,111 @@ class WindowResumed(Event):
 
     type_name: ClassVar[str] = "WindowResumed"
     window: str
+    reason: str = ""  # why, when a manager did it (a clerk need not say)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmergencyStarted(Event):
+    """A manager declared an emergency (or a drill): the hall display shows `message` over
+    everything and no new tickets are issued until it ends."""
+
+    type_name: ClassVar[str] = "EmergencyStarted"
+    message: str
+    drill: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmergencyEnded(Event):
+    """The emergency (or drill) is over: the hall works as before."""
+
+    type_name: ClassVar[str] = "EmergencyEnded"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RatingRequested(Event):
+    """A window asked its applicant to rate the service of `ticket_id` (served or just
+    finished there): the window's rating pad shows its prompt."""
+
+    type_name: ClassVar[str] = "RatingRequested"
+    window: str
+    ticket_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedIn(Event):
+    """Someone signed in: a clerk at a window, a kiosk, a manager or a technician."""
+
+    type_name: ClassVar[str] = "SignedIn"
+    account: str
+    role: str
+    window: str | None = None
+    kiosk: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedOut(Event):
+    """A session ended: signed out, expired, or replaced by another clerk at the window."""
+
+    type_name: ClassVar[str] = "SignedOut"
+    account: str
+    role: str
+    window: str | None = None
+    kiosk: str | None = None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignInRefused(Event):
+    """A sign-in was refused (wrong secret, no such account, not allowed there, locked)."""
+
+    type_name: ClassVar[str] = "SignInRefused"
+    account: str
+    role: str | None = None
+    window: str | None = None
+    kiosk: str | None = None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketPrioritised(Event):
+    """A manager moved a waiting ticket into a priority group (None: back to regular)."""
+
+    type_name: ClassVar[str] = "TicketPrioritised"
+    ticket_id: str
+    priority: str | None
+    previous: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyChanged(Event):
+    """A manager changed the calling policy: the changed settings' new and previous values.
+
+    Keys are the names of `Policy`'s fields, and "max_wait_s" maps theme ids to seconds.
+    """
+
+    type_name: ClassVar[str] = "PolicyChanged"
+    changes: dict[str, Any]
+    previous: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HelpRequested(Event):
+    """A kiosk paged the floor staff (需要帮助); the page is open until acknowledged."""
+
+    type_name: ClassVar[str] = "HelpRequested"
+    alert: str  # "help-1", "help-2" ... in the day's order
+    kiosk: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertAcknowledged(Event):
+    """A manager acknowledged an alert: a help page, a wait over target, a device down."""
+
+    type_name: ClassVar[str] = "AlertAcknowledged"
+    alert: str
+    note: str = ""
 
 
 _ENVELOPE = frozenset({"at", "actor"})
@@ -242,6 +349,16 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WindowClosed,
         WindowPaused,
         WindowResumed,
+        TicketPrioritised,
+        PolicyChanged,
+        HelpRequested,
+        AlertAcknowledged,
+        EmergencyStarted,
+        EmergencyEnded,
+        RatingRequested,
+        SignedIn,
+        SignedOut,
+        SignInRefused,
     )
 }
 

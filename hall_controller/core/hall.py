@@ -6,8 +6,10 @@ changes nothing. `apply` is also how a day is rebuilt from the log.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -15,15 +17,25 @@ from typing import Any
 from .calendar import local_datetime
 from .errors import Conflict, InvalidCommand, NotFound, ThemeUnavailable
 from .events import (
+    AlertAcknowledged,
     Candidate,
+    EmergencyEnded,
+    EmergencyStarted,
     Event,
+    HelpRequested,
+    PolicyChanged,
+    RatingRequested,
     ServiceFinished,
     ServiceStarted,
+    SignedIn,
+    SignedOut,
+    SignInRefused,
     TicketCalled,
     TicketCancelled,
     TicketHeld,
     TicketIssued,
     TicketNoShow,
+    TicketPrioritised,
     TicketRated,
     TicketRecalled,
     TicketReprinted,
@@ -36,11 +48,38 @@ from .events import (
     WindowPaused,
     WindowResumed,
 )
-from .model import ACTIVE_TICKET_STATUSES, HallConfig, Policy, TicketStatus, WindowStatus
-from .policy import Decision, Rule, assess, choose_next, preference_bonuses
+from .model import (
+    ACTIVE_TICKET_STATUSES,
+    POLICY_RANGES,
+    THEME_MAX_WAIT_RANGE,
+    HallConfig,
+    Policy,
+    SettingRange,
+    TicketStatus,
+    WindowStatus,
+)
+from .policy import Decision, Rule, assess, choose_next, preference_bonuses, upcoming
 from .queues import QueueBook, QueueEntry
 
 RATING_SCALE = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+# The hall display lists this many of the day's latest no-shows (过号).
+MISSED_KEPT = 12
+
+
+class EmergencyInProgress(Conflict):
+    """No new ticket while an emergency (or a drill) is declared."""
+
+    code = "emergency"
+
+
+@dataclass(frozen=True, slots=True)
+class Emergency:
+    """A declared emergency or drill: what the hall display says, since when, declared by whom."""
+
+    message: str
+    drill: bool
+    since: float
+    by: str
 
 
 @dataclass(slots=True)
@@ -92,6 +131,7 @@ class WindowState:
     ticket_id: str | None = None
     priority_streak: int = 0
     served: int = 0
+    clerk: str | None = None  # the account signed in at the window, if any
 
 
 @dataclass(slots=True)
@@ -109,6 +149,25 @@ class ServiceStats:
             return default_s
         observed = self.total_s / self.count
         return (observed * weight + default_s * (3 - weight)) / 3
+
+
+@dataclass(frozen=True, slots=True)
+class HelpPage:
+    """A kiosk's call for the floor staff (需要帮助): its alert id, the kiosk, when and who."""
+
+    alert: str
+    kiosk: str
+    at: float
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """A manager's acknowledgement of an alert: when, who, and an optional note."""
+
+    at: float
+    actor: str
+    note: str
 
 
 def ticket_id_of(day: str, number: str) -> str:
@@ -136,6 +195,19 @@ class Hall:
     service: dict[str, ServiceStats] = field(default_factory=dict)
     # Active tickets per (keyed person hash, theme); a set, as a transfer can bring a second.
     active_people: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    # Declared by a manager: the display shows it over everything; no new tickets meanwhile.
+    emergency: Emergency | None = None
+    # The day's latest no-shows (ticket ids), newest last, at most MISSED_KEPT.
+    missed: list[str] = field(default_factory=list)
+    # Window -> the ticket whose rating it asked for, until rated or the window calls again.
+    rating_requests: dict[str, str] = field(default_factory=dict)
+    # Window -> the ticket it called last (a rating may be asked for it once it is finished).
+    last_called: dict[str, str] = field(default_factory=dict)
+    # The kiosks' help pages of the day by alert id, and the alerts acknowledged (any kind).
+    help_pages: dict[str, HelpPage] = field(default_factory=dict)
+    acknowledged: dict[str, Acknowledgement] = field(default_factory=dict)
+    # When and by whom the policy was last changed today (None: as configured).
+    policy_changed: tuple[float, str] | None = None
     version: int = 0
 
     @classmethod
@@ -317,6 +389,7 @@ class Hall:
         self, theme: str, priority: str | None, at: float, person_hash: str | None
     ) -> tuple[int, str]:
         """Check that the theme may issue to this applicant now; its next serial and number."""
+        self.check_issuing()
         self._check_theme(theme)
         spec = self.config.theme(theme)
         if priority is not None and priority not in {g.id for g in self.config.priority_groups}:
@@ -382,6 +455,27 @@ class Hall:
         return choose_next(
             self.config, self.policy, self.book, window_id, window.priority_streak, at
         )
+
+    def upcoming(self, window_id: str, at: float, count: int) -> list[Decision]:
+        """The next `count` calls of this window if it called one after the other now (and no
+        other window called meanwhile), each with its rule; the hall is not changed."""
+        window = self.window(window_id)
+        return upcoming(
+            self.config, self.policy, self.book, window_id, window.priority_streak, at, count
+        )
+
+    def check_issuing(self) -> None:
+        """EmergencyInProgress while an emergency is declared: no new number is given out."""
+        emergency = self.emergency
+        if emergency is not None:
+            what = "紧急演练" if emergency.drill else "紧急状态"
+            kind = "An emergency drill" if emergency.drill else "An emergency"
+            raise EmergencyInProgress(
+                f"{what}，暂停取号：{emergency.message} — {kind} is in progress: "
+                "no new tickets until it ends",
+                emergency=emergency.message,
+                drill=emergency.drill,
+            )
 
     def recall(self, window_id: str, *, at: float, actor: str) -> list[Event]:
         """Announce the called ticket again; past the recall limit it becomes a no-show."""
@@ -533,20 +627,24 @@ class Hall:
             ]
         )
 
-    def open_window(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+    def open_window(
+        self, window_id: str, *, at: float, actor: str, reason: str = ""
+    ) -> list[Event]:
         """Open a closed window for calls."""
         window = self.window(window_id)
         if window.status is not WindowStatus.CLOSED:
             raise Conflict(f"window {window_id} is already {window.status.value}", window=window_id)
-        return self._commit([WindowOpened(at=at, actor=actor, window=window_id)])
+        return self._commit([WindowOpened(at=at, actor=actor, window=window_id, reason=reason)])
 
-    def close_window(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+    def close_window(
+        self, window_id: str, *, at: float, actor: str, reason: str = ""
+    ) -> list[Event]:
         """Close an idle or paused window."""
         window = self.window(window_id)
         if window.status is WindowStatus.CLOSED:
             raise Conflict(f"window {window_id} is already closed", window=window_id)
         self._refuse_busy(window, "close")
-        return self._commit([WindowClosed(at=at, actor=actor, window=window_id)])
+        return self._commit([WindowClosed(at=at, actor=actor, window=window_id, reason=reason)])
 
     def pause_window(self, window_id: str, reason: str, *, at: float, actor: str) -> list[Event]:
         """Pause an idle window, with the reason (break, meeting ...)."""
@@ -556,14 +654,244 @@ class Hall:
         self._refuse_busy(window, "pause")
         return self._commit([WindowPaused(at=at, actor=actor, window=window_id, reason=reason)])
 
-    def resume_window(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+    def resume_window(
+        self, window_id: str, *, at: float, actor: str, reason: str = ""
+    ) -> list[Event]:
         """A paused window calls again."""
         window = self.window(window_id)
         if window.status is not WindowStatus.PAUSED:
             raise Conflict(
                 f"window {window_id} is {window.status.value}, not paused", window=window_id
             )
-        return self._commit([WindowResumed(at=at, actor=actor, window=window_id)])
+        return self._commit([WindowResumed(at=at, actor=actor, window=window_id, reason=reason)])
+
+    # ----------------------------------------------------------------- emergencies, ratings
+
+    def start_emergency(self, message: str, drill: bool, *, at: float, actor: str) -> list[Event]:
+        """Declare an emergency (or a drill) with the message the hall display shows."""
+        message = message.strip()
+        if not message:
+            raise InvalidCommand("an emergency needs the message the hall display shows")
+        if self.emergency is not None:
+            raise Conflict(
+                f"an emergency is already declared ({self.emergency.message}): end it first",
+                emergency=self.emergency.message,
+            )
+        return self._commit([EmergencyStarted(at=at, actor=actor, message=message, drill=drill)])
+
+    def end_emergency(self, *, at: float, actor: str) -> list[Event]:
+        """End the declared emergency or drill."""
+        if self.emergency is None:
+            raise Conflict("no emergency is declared")
+        return self._commit([EmergencyEnded(at=at, actor=actor)])
+
+    def request_rating(self, window_id: str, *, at: float, actor: str) -> list[Event]:
+        """Ask the applicant to rate the service this window is giving or has just finished."""
+        window = self.window(window_id)
+        ticket = self.tickets[window.ticket_id] if window.ticket_id is not None else None
+        if ticket is None:
+            ticket = self._just_finished(window_id)
+            if ticket is None:
+                raise Conflict(
+                    f"window {window_id} has no service to rate: it serves nobody and has "
+                    "finished nobody since its last call",
+                    window=window_id,
+                )
+        elif ticket.status is not TicketStatus.SERVING:
+            raise Conflict(
+                f"ticket {ticket.number} is {ticket.status.value}, not served yet: a rating "
+                "is asked during or after service",
+                window=window_id,
+                ticket=ticket.id,
+            )
+        if ticket.rating is not None:
+            raise Conflict(f"ticket {ticket.number} was already rated", ticket=ticket.id)
+        return self._commit(
+            [RatingRequested(at=at, actor=actor, window=window_id, ticket_id=ticket.id)]
+        )
+
+    def rateable(self, window_id: str) -> Ticket | None:
+        """The ticket a rating request at this window would be about now, if any."""
+        window = self.window(window_id)
+        if window.ticket_id is None:
+            ticket = self._just_finished(window_id)
+        else:
+            ticket = self.tickets[window.ticket_id]
+            if ticket.status is not TicketStatus.SERVING:
+                return None
+        return ticket if ticket is not None and ticket.rating is None else None
+
+    def _just_finished(self, window_id: str) -> Ticket | None:
+        """The ticket this window called last, if its service there has finished."""
+        last = self.tickets.get(self.last_called.get(window_id, ""))
+        if last is None or last.window != window_id or last.status is not TicketStatus.FINISHED:
+            return None
+        return last
+
+    # ----------------------------------------------------------------- who signs in
+
+    def sign_in(
+        self,
+        account: str,
+        role: str,
+        *,
+        window: str | None = None,
+        kiosk: str | None = None,
+        at: float,
+        actor: str,
+    ) -> list[Event]:
+        """Record a sign-in; a clerk at a window becomes that window's clerk."""
+        if window is not None:
+            self.window(window)
+        return self._commit(
+            [SignedIn(at=at, actor=actor, account=account, role=role, window=window, kiosk=kiosk)]
+        )
+
+    def sign_out(
+        self,
+        account: str,
+        role: str,
+        reason: str,
+        *,
+        window: str | None = None,
+        kiosk: str | None = None,
+        at: float,
+        actor: str,
+    ) -> list[Event]:
+        """Record the end of a session (signed out, expired, replaced)."""
+        event = SignedOut(
+            at=at,
+            actor=actor,
+            account=account,
+            role=role,
+            window=window,
+            kiosk=kiosk,
+            reason=reason,
+        )
+        return self._commit([event])
+
+    def refuse_sign_in(
+        self,
+        account: str,
+        reason: str,
+        *,
+        role: str | None = None,
+        window: str | None = None,
+        kiosk: str | None = None,
+        at: float,
+        actor: str,
+    ) -> list[Event]:
+        """Record a refused sign-in for the audit trail; the hall does not change."""
+        event = SignInRefused(
+            at=at,
+            actor=actor,
+            account=account,
+            role=role,
+            window=window,
+            kiosk=kiosk,
+            reason=reason,
+        )
+        return self._commit([event])
+
+    # ----------------------------------------------------------------- the manager
+
+    def prioritise(
+        self, ticket_id: str, priority: str | None, reason: str, *, at: float, actor: str
+    ) -> list[Event]:
+        """Put a waiting ticket in a priority group (None: regular); it keeps its arrival."""
+        ticket = self.ticket(ticket_id)
+        if ticket.status is not TicketStatus.WAITING:
+            raise Conflict(
+                f"only a waiting ticket is prioritised; {ticket.number} is {ticket.status.value}",
+                ticket=ticket.id,
+            )
+        groups = [g.id for g in self.config.priority_groups]
+        if priority is not None and priority not in groups:
+            hint = _suggest(priority, groups)
+            raise InvalidCommand(f'unknown priority group "{priority}"{hint}', field="priority")
+        _require_reason(reason)
+        if priority == ticket.priority:
+            where = f"in the {priority} group" if priority else "a regular ticket"
+            raise Conflict(f"ticket {ticket.number} is already {where}", ticket=ticket.id)
+        event = TicketPrioritised(
+            at=at,
+            actor=actor,
+            ticket_id=ticket.id,
+            priority=priority,
+            previous=ticket.priority,
+            reason=reason,
+        )
+        return self._commit([event])
+
+    def change_policy(
+        self, changes: Mapping[str, object], reason: str, *, at: float, actor: str
+    ) -> list[Event]:
+        """Change policy settings, each within its range; no events when nothing differs.
+
+        Keys are `POLICY_RANGES`' names, and "max_wait_s" maps theme ids to seconds.
+        """
+        _require_reason(reason)
+        new: dict[str, Any] = {}
+        previous: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "max_wait_s":
+                themes_new, themes_old = self._theme_limits(value)
+                if themes_new:
+                    new[name], previous[name] = themes_new, themes_old
+                continue
+            limits = POLICY_RANGES.get(name)
+            if limits is None:
+                hint = _suggest(name, [*POLICY_RANGES, "max_wait_s"])
+                raise InvalidCommand(f'"{name}" is not a policy setting{hint}', field=name)
+            checked = _setting(limits, name, value)
+            current = getattr(self.policy, name)
+            if checked != current:
+                new[name], previous[name] = checked, current
+        if not new:
+            return []
+        event = PolicyChanged(at=at, actor=actor, changes=new, previous=previous, reason=reason)
+        return self._commit([event])
+
+    def _theme_limits(self, value: object) -> tuple[dict[str, int], dict[str, int]]:
+        """The themes' new maximum waits that differ from today's, and today's."""
+        if not isinstance(value, Mapping):
+            raise InvalidCommand("max_wait_s must map theme ids to seconds", field="max_wait_s")
+        themes_new: dict[str, int] = {}
+        themes_old: dict[str, int] = {}
+        for theme_id, seconds in value.items():
+            if theme_id not in self.serials:
+                hint = _suggest(str(theme_id), self.serials)
+                raise InvalidCommand(f'unknown theme "{theme_id}"{hint}', field="max_wait_s")
+            checked = int(_setting(THEME_MAX_WAIT_RANGE, f"max_wait_s.{theme_id}", seconds))
+            current = self.policy.theme_limit_s(self.config.theme(theme_id))
+            if checked != current:
+                themes_new[theme_id], themes_old[theme_id] = checked, current
+        return themes_new, themes_old
+
+    def request_help(self, kiosk: str, *, at: float, actor: str) -> list[Event]:
+        """A kiosk pages the floor staff; while its page is unanswered, no second one."""
+        kiosks = [k.id for k in self.config.kiosks]
+        if kiosk not in kiosks:
+            raise NotFound(f'no kiosk "{kiosk}"{_suggest(kiosk, kiosks)}', kiosk=kiosk)
+        if self.open_help_page(kiosk) is not None:
+            return []
+        alert = f"help-{len(self.help_pages) + 1}"
+        return self._commit([HelpRequested(at=at, actor=actor, alert=alert, kiosk=kiosk)])
+
+    def open_help_page(self, kiosk: str) -> HelpPage | None:
+        """The kiosk's help page nobody has acknowledged yet, if any."""
+        for page in self.help_pages.values():
+            if page.kiosk == kiosk and page.alert not in self.acknowledged:
+                return page
+        return None
+
+    def acknowledge(self, alert: str, note: str, *, at: float, actor: str) -> list[Event]:
+        """Acknowledge an alert once; a help page must exist (other alerts: the caller checks)."""
+        if alert in self.acknowledged:
+            raise Conflict(f"alert {alert} was already acknowledged", alert=alert)
+        if alert.startswith("help-") and alert not in self.help_pages:
+            raise NotFound(f'no help page "{alert}" today', alert=alert)
+        return self._commit([AlertAcknowledged(at=at, actor=actor, alert=alert, note=note)])
 
     # ----------------------------------------------------------------- checks
 
@@ -696,6 +1024,9 @@ class Hall:
         window.status = WindowStatus.CALLING
         window.ticket_id = ticket.id
         window.priority_streak = window.priority_streak + 1 if ticket.priority else 0
+        # A new applicant at the window: an earlier rating request is over.
+        self.rating_requests.pop(e.window, None)
+        self.last_called[e.window] = ticket.id
 
     def _on_recalled(self, e: Any) -> None:
         self.tickets[e.ticket_id].recalls = e.recalls
@@ -723,6 +1054,8 @@ class Hall:
         ticket = self.tickets[e.ticket_id]
         ticket.status = TicketStatus.NO_SHOW
         ticket.finished_at = e.at
+        self.missed.append(ticket.id)
+        del self.missed[:-MISSED_KEPT]
         self._release(self.windows[e.window])
         self._forget_person(ticket)
 
@@ -764,6 +1097,17 @@ class Hall:
 
     def _on_rated(self, e: Any) -> None:
         self.tickets[e.ticket_id].rating = e.score
+        for window in [w for w, t in self.rating_requests.items() if t == e.ticket_id]:
+            del self.rating_requests[window]
+
+    def _on_emergency_started(self, e: Any) -> None:
+        self.emergency = Emergency(e.message, e.drill, e.at, e.actor)
+
+    def _on_emergency_ended(self, e: Any) -> None:
+        self.emergency = None
+
+    def _on_rating_requested(self, e: Any) -> None:
+        self.rating_requests[e.window] = e.ticket_id
 
     def _on_window_opened(self, e: Any) -> None:
         window = self.windows[e.window]
@@ -786,6 +1130,35 @@ class Hall:
         window.status = WindowStatus.OPEN
         window.pause_reason = None
 
+    def _on_signed_in(self, e: Any) -> None:
+        if e.window is not None and e.window in self.windows:
+            self.windows[e.window].clerk = e.account
+
+    def _on_signed_out(self, e: Any) -> None:
+        window = self.windows.get(e.window) if e.window is not None else None
+        if window is not None and window.clerk == e.account:
+            window.clerk = None
+
+    def _on_sign_in_refused(self, e: Any) -> None:
+        pass  # the audit trail's record only
+
+    def _on_prioritised(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        _, window = self.book.entry(ticket.id)
+        self.book.remove(ticket.id)
+        ticket.priority = e.priority
+        self.book.add(ticket.queue_entry(), window)
+
+    def _on_policy_changed(self, e: Any) -> None:
+        self.policy = policy_after(self.policy, e.changes)
+        self.policy_changed = (e.at, e.actor)
+
+    def _on_help_requested(self, e: Any) -> None:
+        self.help_pages[e.alert] = HelpPage(e.alert, e.kiosk, e.at, e.actor)
+
+    def _on_alert_acknowledged(self, e: Any) -> None:
+        self.acknowledged[e.alert] = Acknowledgement(e.at, e.actor, e.note)
+
     def _release(self, window: WindowState) -> None:
         window.ticket_id = None
         if window.status in (WindowStatus.CALLING, WindowStatus.SERVING):
@@ -803,6 +1176,33 @@ class Hall:
                 held.discard(ticket.id)
                 if not held:
                     del self.active_people[key]
+
+
+def policy_after(policy: Policy, changes: Mapping[str, Any]) -> Policy:
+    """The policy with a PolicyChanged's changes laid over it."""
+    fields = {name: value for name, value in changes.items() if name != "max_wait_s"}
+    if "max_wait_s" in changes:
+        themes = dict(policy.theme_max_wait_s)
+        themes.update({t: int(s) for t, s in changes["max_wait_s"].items()})
+        fields["theme_max_wait_s"] = tuple(sorted(themes.items()))
+    return dataclasses.replace(policy, **fields)
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise InvalidCommand("a reason is required: the audit trail records why", field="reason")
+
+
+def _setting(limits: SettingRange, name: str, value: object) -> int | float:
+    """A manager's value for one setting, checked against its range and made int or float."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidCommand(limits.message(name), field=name)
+    if limits.integer and value != int(value):
+        raise InvalidCommand(limits.message(name), field=name)
+    number: int | float = int(value) if limits.integer else float(value)
+    if not limits.low <= number <= limits.high:
+        raise InvalidCommand(limits.message(name), field=name)
+    return number
 
 
 _APPLY: dict[type[Event], Any] = {
@@ -824,4 +1224,14 @@ _APPLY: dict[type[Event], Any] = {
     WindowClosed: Hall._on_window_closed,
     WindowPaused: Hall._on_window_paused,
     WindowResumed: Hall._on_window_resumed,
+    TicketPrioritised: Hall._on_prioritised,
+    PolicyChanged: Hall._on_policy_changed,
+    HelpRequested: Hall._on_help_requested,
+    AlertAcknowledged: Hall._on_alert_acknowledged,
+    EmergencyStarted: Hall._on_emergency_started,
+    EmergencyEnded: Hall._on_emergency_ended,
+    RatingRequested: Hall._on_rating_requested,
+    SignedIn: Hall._on_signed_in,
+    SignedOut: Hall._on_signed_out,
+    SignInRefused: Hall._on_sign_in_refused,
 }

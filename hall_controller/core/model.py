@@ -114,12 +114,53 @@ class Policy:
     appointment_late_s: int = 900
     # A recall beyond this many turns into an automatic no-show.
     recall_limit: int = 2
+    # Themes whose maximum wait a manager changed today: (theme id, seconds), by theme id.
+    theme_max_wait_s: tuple[tuple[str, int], ...] = ()
+
+    def theme_limit_s(self, theme: Theme) -> int:
+        """A regular ticket's hard maximum wait in this theme (a manager's, or the config's)."""
+        for theme_id, seconds in self.theme_max_wait_s:
+            if theme_id == theme.id:
+                return seconds
+        return theme.max_wait_s
 
     def max_wait_s(self, theme: Theme, priority: bool) -> float:
         """The hard maximum wait for a ticket of this theme and class."""
         if priority:
-            return theme.max_wait_s * self.priority_max_wait_factor
-        return float(theme.max_wait_s)
+            return self.theme_limit_s(theme) * self.priority_max_wait_factor
+        return float(self.theme_limit_s(theme))
+
+
+@dataclass(frozen=True, slots=True)
+class SettingRange:
+    """The values a manager may give one policy setting on the tablet, and its unit."""
+
+    low: float
+    high: float
+    integer: bool
+    unit: str  # "s", "calls", "recalls", "points/s", "x"
+
+    def message(self, name: str) -> str:
+        """What a refused value is told, e.g. "recall_limit must be an integer from 0 to 10"."""
+        kind = "an integer" if self.integer else "a number"
+        low = f"{self.low:g}" if not self.integer else str(int(self.low))
+        high = f"{self.high:g}" if not self.integer else str(int(self.high))
+        return f"{name} must be {kind} from {low} to {high} ({self.unit})"
+
+
+# The policy settings a manager may change live, with their ranges; the rest is the config's.
+POLICY_RANGES: dict[str, SettingRange] = {
+    "priority_streak_limit": SettingRange(1, 20, True, "calls"),
+    "priority_head_start_s": SettingRange(0, 7200, True, "s"),
+    "aging_rate": SettingRange(0.1, 10, False, "points/s"),
+    "priority_max_wait_factor": SettingRange(0.05, 1, False, "x"),
+    "preference_bonus_s": SettingRange(0, 3600, True, "s"),
+    "appointment_early_s": SettingRange(0, 7200, True, "s"),
+    "appointment_late_s": SettingRange(60, 7200, True, "s"),
+    "recall_limit": SettingRange(0, 10, True, "recalls"),
+}
+# A theme's maximum wait as a manager may set it: one minute to four hours.
+THEME_MAX_WAIT_RANGE = SettingRange(60, 14400, True, "s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +184,17 @@ class TicketLayout:
     # The ticket's live status page, for its QR code; "{link}" is filled in with the ticket's
     # signed link (valid for that ticket and that day only).
     status_url: str = "http://127.0.0.1:8080/t/{link}"
+
+
+@dataclass(frozen=True, slots=True)
+class HallDisplay:
+    """What the hall display (综合屏) shows besides the calls (the hall config's [display])."""
+
+    notice_zh: str | None = None  # the notice line at the foot of the screen; None: none
+    notice_en: str | None = None
+    # Speak each call in the display's browser, for halls without speakers on the edge box
+    # (a display's address can also turn it on or off: /display?voice=1 or ?voice=0).
+    voice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +231,7 @@ class HallConfig:
     one_active_ticket_per_person: bool = True
     kiosks: tuple[Kiosk, ...] = ()
     ticket: TicketLayout = field(default_factory=TicketLayout)
+    display: HallDisplay = field(default_factory=HallDisplay)
     _themes: dict[str, Theme] = field(init=False, repr=False, compare=False)
     _windows: dict[str, Window] = field(init=False, repr=False, compare=False)
 

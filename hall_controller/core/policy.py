@@ -192,6 +192,53 @@ def choose_next(
     return Decision(best.ticket_id, Rule.LONGEST_WAIT, recorded)
 
 
+def upcoming(
+    config: HallConfig,
+    policy: Policy,
+    book: QueueBook,
+    window_id: str,
+    priority_streak: int,
+    now: float,
+    count: int,
+) -> list[Decision]:
+    """The next `count` calls of one window, played forward on a copy: each call takes its
+    ticket out of line and counts in the run of priority calls, as a real call would."""
+    trial = _first_in_line(book, config.window(window_id).themes, window_id, count)
+    decisions: list[Decision] = []
+    streak = priority_streak
+    while len(decisions) < count:
+        decision = choose_next(config, policy, trial, window_id, streak, now)
+        if decision is None:
+            break
+        entry = trial.remove(decision.ticket_id)
+        streak = streak + 1 if entry.priority is not None else 0
+        decisions.append(decision)
+    return decisions
+
+
+def _first_in_line(
+    book: QueueBook, themes: tuple[str, ...], window_id: str, count: int
+) -> QueueBook:
+    """A copy of what `count` calls of this window can reach: the first `count` of each class
+    of its lines, and its themes' appointments (a due one may stand anywhere in its line)."""
+    # Only a line's head can be called, so `count` calls never reach past its first `count`;
+    # an appointment beyond them sorts after them in the copy, where the same holds.
+    trial = QueueBook()
+    own = book.windows.get(window_id)
+    if own is not None:
+        for entry in own.regular[:count] + own.priority[:count]:
+            trial.add(entry, window_id)
+    for theme in themes:
+        line = book.themes.get(theme)
+        if line is not None:
+            for entry in line.regular[:count] + line.priority[:count]:
+                trial.add(entry)
+        for _, entry in book.appointments.get(theme, ()):
+            if entry.ticket_id not in trial:
+                trial.add(entry)
+    return trial
+
+
 def _slot(book: QueueBook, ticket_id: str) -> float:
     entry, _ = book.entry(ticket_id)
     return entry.appointment_at if entry.appointment_at is not None else float("inf")

@@ -8,10 +8,20 @@ from datetime import tzinfo
 from typing import Any
 
 from .events import Candidate
-from .hall import Hall, ServiceStats, Ticket, WindowState
+from .hall import (
+    MISSED_KEPT,
+    Acknowledgement,
+    Emergency,
+    Hall,
+    HelpPage,
+    ServiceStats,
+    Ticket,
+    WindowState,
+)
 from .model import ACTIVE_TICKET_STATUSES, HallConfig, Policy, TicketStatus, WindowStatus
 
-SNAPSHOT_FORMAT = 1
+# 2: windows carry their signed-in clerk.
+SNAPSHOT_FORMAT = 2
 
 _TICKET_FIELDS = [f.name for f in dataclasses.fields(Ticket)]
 _WINDOW_FIELDS = [f.name for f in dataclasses.fields(WindowState)]
@@ -37,6 +47,14 @@ def to_snapshot(hall: Hall) -> dict[str, Any]:
         "windows": [[getattr(w, n) for n in _WINDOW_FIELDS] for w in hall.windows.values()],
         "serials": dict(hall.serials),
         "service": {k: [v.count, v.total_s] for k, v in hall.service.items()},
+        "emergency": dataclasses.astuple(hall.emergency) if hall.emergency else None,
+        "rating_requests": dict(hall.rating_requests),
+        "last_called": dict(hall.last_called),
+        "alerts": {
+            "help": [dataclasses.astuple(page) for page in hall.help_pages.values()],
+            "acknowledged": {k: dataclasses.astuple(a) for k, a in hall.acknowledged.items()},
+            "policy_changed": hall.policy_changed,
+        },
     }
 
 
@@ -45,7 +63,10 @@ def from_snapshot(config: HallConfig, tz: tzinfo, data: dict[str, Any]) -> Hall:
     if data.get("format") != SNAPSHOT_FORMAT or data.get("ticket_fields") != _TICKET_FIELDS:
         raise SnapshotMismatch("snapshot format differs from this version")
     hall = Hall.new_day(config, data["day"], tz)
-    hall.policy = Policy(**data["policy"])
+    policy = dict(data["policy"])
+    # JSON keeps the themes' maximum waits as arrays: back to the pairs Policy holds.
+    policy["theme_max_wait_s"] = tuple((t, int(s)) for t, s in policy.get("theme_max_wait_s", ()))
+    hall.policy = Policy(**policy)
     status_at = _TICKET_FIELDS.index("status")
     candidates_at = _TICKET_FIELDS.index("candidates")
     for row in data["tickets"]:
@@ -69,5 +90,25 @@ def from_snapshot(config: HallConfig, tz: tzinfo, data: dict[str, Any]) -> Hall:
     hall.serials.update(data["serials"])
     for theme, (count, total) in data["service"].items():
         hall.service[theme] = ServiceStats(count, total)
+    # Keys added after the format: an older snapshot without them still loads.
+    emergency = data.get("emergency")
+    hall.emergency = Emergency(*emergency) if emergency else None
+    hall.rating_requests = dict(data.get("rating_requests") or {})
+    alerts = data.get("alerts") or {}
+    hall.help_pages = {row[0]: HelpPage(*row) for row in alerts.get("help", ())}
+    hall.acknowledged = {k: Acknowledgement(*a) for k, a in alerts.get("acknowledged", {}).items()}
+    changed = alerts.get("policy_changed")
+    hall.policy_changed = (changed[0], changed[1]) if changed else None
+    last_called = data.get("last_called")
+    if last_called is None:  # an older snapshot: each window's last call, from the tickets
+        last_called = {}
+        called = [t for t in hall.tickets.values() if t.called_at is not None and t.window]
+        for ticket in sorted(called, key=lambda t: (t.called_at or 0.0, t.id)):
+            last_called[ticket.window] = ticket.id
+    hall.last_called = dict(last_called)
+    # The latest no-shows are the tickets themselves, in the order they went.
+    missed = [t for t in hall.tickets.values() if t.status is TicketStatus.NO_SHOW]
+    missed.sort(key=lambda t: (t.finished_at or 0.0, t.id))
+    hall.missed = [t.id for t in missed[-MISSED_KEPT:]]
     hall.version = data["version"]
     return hall

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import re
 import time
@@ -26,12 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as clock_time
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import structlog
 
-from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.base import Device, DeviceContext, TestFired
 from hall_controller.devices.errors import DeviceError, DeviceLost, DeviceRefused
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import Announcement
@@ -81,6 +83,26 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
 # The module's answers to a status query, and to a frame.
 _STATES = frozenset({Answer.BUSY, Answer.IDLE})
 _ACKS = frozenset({Answer.RECEIVED, Answer.BAD_FRAME})
+# A technician's test sentence per language (a hall language not listed here says the English).
+TEST_SENTENCES = MappingProxyType(
+    {
+        "zh": "广播测试，这是一条测试语音。",
+        "yue": "广播测试，呢个系测试。",
+        "en": "This is a speaker test.",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerTest:
+    """A technician's test sentence: queued and spoken in its turn, like a call."""
+
+    texts: tuple[wording.Spoken, ...]
+    ticket: str = "TEST"  # in the places a call names its ticket and window (logs, files)
+    window: str = "-"
+
+
+Said = Announcement | SpeakerTest
 
 
 @dataclass(slots=True)
@@ -98,7 +120,7 @@ class AnnouncerCounts:
 class Waiting:
     """An announcement in the queue and when it was given (time.monotonic())."""
 
-    announcement: Announcement
+    announcement: Said
     since: float
 
 
@@ -106,7 +128,7 @@ class Waiting:
 class Playing:
     """An announcement's first sound was handed over (to the player, or to the module)."""
 
-    announcement: Announcement
+    announcement: Said
     at: float  # time.monotonic()
     waited_s: float  # since announce()
     audio_s: float | None  # its length, where known
@@ -134,7 +156,7 @@ class Announcer(Device):
         self.settings = settings
         self.stale_after_s = stale_after_s
         self.counts = AnnouncerCounts()
-        self.speaking: Announcement | None = None
+        self.speaking: Said | None = None
         # Told when each announcement starts to sound (the benchmark's measuring point).
         self.on_playing: Callable[[Playing], None] | None = None
         self._zone = ZoneInfo(settings.timezone)
@@ -143,7 +165,7 @@ class Announcer(Device):
         self._speaker: asyncio.Task[None] | None = None
 
     @property
-    def waiting(self) -> tuple[Announcement, ...]:
+    def waiting(self) -> tuple[Said, ...]:
         """The announcements waiting, in the order they will be spoken."""
         return tuple(item.announcement for item in self._queue)
 
@@ -179,7 +201,7 @@ class Announcer(Device):
         self._queue.append(Waiting(announcement, time.monotonic()))
         self._more.set()
 
-    def _not_spoken(self, announcement: Announcement, reason: str) -> None:
+    def _not_spoken(self, announcement: Said, reason: str) -> None:
         log.info(
             "announcement_not_spoken",
             device=self.id,
@@ -229,7 +251,21 @@ class Announcer(Device):
             finally:
                 self.speaking = None
 
-    def _failed(self, announcement: Announcement, reason: str) -> None:
+    def say_test(self) -> TestFired:
+        """Queue a technician's test sentence in the hall's languages (spoken in its turn, after
+        the calls already waiting, even in quiet hours)."""
+        texts = tuple(
+            wording.Spoken(language, TEST_SENTENCES.get(language, TEST_SENTENCES["en"]))
+            for language in self.settings.languages
+        )
+        ahead = len(self._queue) + (self.speaking is not None)
+        self._queue.append(Waiting(SpeakerTest(texts), time.monotonic()))
+        self._more.set()
+        log.info("speaker_test_queued", device=self.id, ahead=ahead)
+        after = f", after {ahead} call(s) already waiting" if ahead else ""
+        return TestFired("speak", f'speaks "{texts[0].text}"{after}')
+
+    def _failed(self, announcement: Said, reason: str) -> None:
         self.counts.failed += 1
         self.health.error(reason)
         log.warning(
@@ -245,7 +281,11 @@ class Announcer(Device):
     ) -> None:
         """Record that `item` started to sound and tell on_playing."""
         at = time.monotonic()
-        self.health.sent(f"{item.announcement.ticket} -> window {item.announcement.window}")
+        said = item.announcement
+        if isinstance(said, SpeakerTest):
+            self.health.sent(" / ".join(spoken.text for spoken in said.texts), "test")
+        else:
+            self.health.sent(f"{said.ticket} -> window {said.window}")
         if self.on_playing is not None:
             self.on_playing(
                 Playing(item.announcement, at, at - item.since, audio_s, rendered, file)
@@ -329,11 +369,23 @@ class TtsAnnouncer(Announcer):
         await self.player.stop()
         await self._thread.close()
 
-    def plan(self, announcement: Announcement) -> SpeechPlan:
+    def plan(self, announcement: Said) -> SpeechPlan:
         """The audio of one announcement now: chime, parts, repeats, this hour's volume."""
         settings = self.settings
         parts: tuple[SpeechPart | ClipsPart, ...]
-        if settings.clips_dir is not None:
+        repeat = settings.repeat
+        if isinstance(announcement, SpeakerTest):
+            # Synthesised even where the hall speaks recorded clips: it has no clips for it.
+            voices = self.speaker.voices
+            parts = tuple(
+                SpeechPart(spoken.language, spoken.text, voices[spoken.language], self.speaker.rate)
+                for spoken in announcement.texts
+                if spoken.language in voices
+            )
+            if not parts:
+                raise ValueError("no voice for any of the hall's languages")
+            repeat = 1
+        elif settings.clips_dir is not None:
             clips = settings.clips_dir
             parts = tuple(
                 ClipsPart(
@@ -355,9 +407,9 @@ class TtsAnnouncer(Announcer):
         chime: Path | Literal["tone"] | None = None
         if settings.chime:
             chime = self.speaker.chime if self.speaker.chime is not None else "tone"
-        return SpeechPlan(parts, settings.repeat, chime, self.volume_now() / 100)
+        return SpeechPlan(parts, repeat, chime, self.volume_now() / 100)
 
-    def _target(self, announcement: Announcement) -> Path:
+    def _target(self, announcement: Said) -> Path:
         if self.output_dir is None or not isinstance(self.player, FileOutput):
             return self._slot
         self._sequence += 1
@@ -638,11 +690,13 @@ class VoiceModuleAnnouncer(Announcer):
                 async with asyncio.timeout(left):
                     await self._answered.wait()
 
-    def texts(self, announcement: Announcement) -> list[str]:
+    def texts(self, announcement: Said) -> list[str]:
         """What the module is sent for one announcement, frame by frame."""
         settings = self.settings
         steps = self.module.volume_steps
         mark = voice_module.volume_tag(self.volume_now(), steps) if steps else ""
+        if isinstance(announcement, SpeakerTest):
+            return [mark + spoken.text for spoken in announcement.texts]
         spoken = [mark + part.text for part in wording.texts(announcement, settings)]
         chime = [mark + self.module.chime_text] if settings.chime and self.module.chime_text else []
         return chime + spoken * settings.repeat
@@ -676,3 +730,42 @@ class VoiceModuleAnnouncer(Announcer):
         """Stop the queue, then close the port."""
         await super().stop()
         await self.supervisor.stop()
+
+
+class ScreenVoice:
+    """The call in the edge box's Mandarin voice, for hall displays that speak in the browser.
+
+    It fills the services' CallVoice port: the Chinese template of [announcer], rendered by
+    espeak-ng in its own audio thread (started at the first call) and cached on disk with the
+    announcers' renders.
+    """
+
+    def __init__(
+        self,
+        settings: AnnouncerSettings,
+        cache_dir: Path,
+        *,
+        voice: str = "cmn-latn-pinyin",
+        rate: int = 150,
+    ) -> None:
+        self.settings = dataclasses.replace(settings, languages=("zh",))
+        self.cache = SpeechCache(cache_dir, EspeakEngine())
+        self.voice = voice
+        self.rate = rate
+        self._thread = AudioThread("audio screens")
+
+    async def call_wav(self, number: str, window: str) -> bytes | None:
+        """The spoken call as WAV bytes; None when espeak-ng cannot render it here."""
+        self._thread.start()
+        call = Announcement(number, window, "", "", recall=False)
+        (spoken,) = wording.texts(call, self.settings)
+        part = SpeechPart("zh", spoken.text, self.voice, self.rate)
+        try:
+            return await self._thread.call(lambda: self.cache.get(part)[0].read_bytes(), 20.0)
+        except (TransportError, OSError) as exc:
+            log.warning("screen_voice_failed", ticket=number, window=window, error=str(exc))
+            return None
+
+    async def close(self) -> None:
+        """End the audio thread (after the render in hand)."""
+        await self._thread.close()

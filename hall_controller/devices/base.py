@@ -10,12 +10,30 @@ from typing import Any
 
 import structlog
 
+from hall_controller.devices.errors import DeviceError
 from hall_controller.devices.health import DeviceHealth, DeviceState
 from hall_controller.devices.model import DeviceInput, InputResult, WindowShowing
 from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import DeviceConfig
 
 log = structlog.get_logger("hall_controller.devices")
+
+# What a display shows while a technician tests it, and for how long before it shows the
+# window's state again.
+TEST_TEXT = "测试 TEST"
+TEST_SHOW_S = 3.0
+
+
+class NoTestFire(DeviceError):
+    """The device's model has nothing to test-fire (a card reader, a pad without a lamp)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TestFired:
+    """What a technician's test-fire did, in the words shown on the console."""
+
+    action: str  # "print", "flash", "speak" or "light"
+    done: str  # e.g. 'shows "测试 TEST" for 3 s, then what it showed before'
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +71,7 @@ class Device:
             window=config.window,
             where=describe_where(config),
             since=context.clock(),
+            clock=context.clock,
         )
         self.showing: WindowShowing | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -15,7 +15,7 @@ import structlog
 
 from hall_controller.devices.base import DeviceContext, SupervisedDevice
 from hall_controller.devices.errors import DeviceLost
-from hall_controller.devices.health import DeviceState
+from hall_controller.devices.health import DeviceState, FrameSeen
 from hall_controller.devices.model import CardPresented, ContactCard
 from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import DeviceConfig, PcscCardSettings, SamIdCardSettings
@@ -388,7 +388,10 @@ class PcscCardReader(_CardReader):
         for i, apdu in enumerate(self.settings.apdus):
             response = await self._command(apdu)
             status = response[-2:]
-            self.health.last_frame_in = f"SW {status.hex(' ').upper()}"
+            shown = f"SW {status.hex(' ').upper()}"
+            self.health.last_frame_in = shown
+            # The answer's data may be personal: the console keeps its status word only.
+            self.health.recent_in.append(FrameSeen(self.context.clock(), shown, "status word"))
             if status != _SW_OK:
                 log.info("card_number_unavailable", device=self.id, apdu=i, sw=status.hex().upper())
                 return None

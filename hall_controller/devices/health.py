@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +20,20 @@ class DeviceState(StrEnum):
 
 
 _HEX_SHOWN = 64  # bytes of the last frame kept for the technician console
+RECENT_FRAMES = 8  # frames kept each way for the technician console
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSeen:
+    """One frame in or out as the technician console shows it: when, hex (or text), a note."""
+
+    at: float  # wall-clock seconds
+    frame: str  # annotated hex of the first bytes, or the text of a message (MQTT, a lamp)
+    note: str | None  # what it was, when the adapter says ("test: 测试 TEST"), or its length
+
+    def view(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"at": self.at, "frame": self.frame, "note": self.note}
 
 
 @dataclass(slots=True)
@@ -39,18 +56,28 @@ class DeviceHealth:
     last_error: str | None = None
     last_frame_in: str | None = None
     last_frame_out: str | None = None
+    # Wall-clock seconds for the frames sent (frames in come with their own time).
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+    recent_in: deque[FrameSeen] = field(
+        default_factory=lambda: deque(maxlen=RECENT_FRAMES), repr=False, compare=False
+    )
+    recent_out: deque[FrameSeen] = field(
+        default_factory=lambda: deque(maxlen=RECENT_FRAMES), repr=False, compare=False
+    )
 
-    def seen(self, at: float, frame: bytes | str | None = None) -> None:
+    def seen(self, at: float, frame: bytes | str | None = None, note: str | None = None) -> None:
         """Count one frame (or sign of life) from the device."""
         self.last_seen = at
         self.frames_in += 1
         if frame is not None:
             self.last_frame_in = _shown(frame)
+            self.recent_in.append(FrameSeen(at, self.last_frame_in, note or _note(frame)))
 
-    def sent(self, frame: bytes | str) -> None:
+    def sent(self, frame: bytes | str, note: str | None = None) -> None:
         """Count one frame written to the device."""
         self.frames_out += 1
         self.last_frame_out = _shown(frame)
+        self.recent_out.append(FrameSeen(self.clock(), self.last_frame_out, note or _note(frame)))
 
     def error(self, message: str) -> None:
         """Count one error (bad frame, refused write) and keep its message."""
@@ -86,7 +113,20 @@ class DeviceHealth:
             "last_error": self.last_error,
             "last_frame_in": self.last_frame_in,
             "last_frame_out": self.last_frame_out,
+            "recent_in": [seen.view() for seen in self.recent_in],
+            "recent_out": [seen.view() for seen in self.recent_out],
         }
+
+
+def _note(frame: bytes | str) -> str | None:
+    """The length of a binary frame and any readable ASCII in it ("11 bytes, A012")."""
+    if isinstance(frame, str):
+        return None
+    words = [
+        w for w in "".join(chr(b) if 0x20 < b < 0x7F else " " for b in frame).split() if len(w) >= 3
+    ]
+    text = f"{len(frame)} bytes"
+    return text + (", " + " ".join(words)[:40] if words else "")
 
 
 def _shown(frame: bytes | str) -> str:

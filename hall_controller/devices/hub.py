@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import structlog
@@ -16,9 +17,17 @@ import structlog
 from hall_controller.core.events import Event, TicketCalled, TicketRecalled
 from hall_controller.core.hall import Hall
 from hall_controller.devices.announcer import Announcer, TtsAnnouncer, VoiceModuleAnnouncer
-from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.base import (
+    TEST_SHOW_S,
+    TEST_TEXT,
+    Device,
+    DeviceContext,
+    NoTestFire,
+    TestFired,
+)
 from hall_controller.devices.bus import SerialBus
 from hall_controller.devices.card_readers import PcscCardReader, SamIdCardReader
+from hall_controller.devices.errors import DeviceLost
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.local_pads import GpioCallPad, HidCallPad, KeyboardCallPad
 from hall_controller.devices.model import (
@@ -133,6 +142,70 @@ MQTT_DRIVERS: dict[str, MqttFactory] = {
     "mqtt_display": MqttWindowDisplay,
     "mqtt_rating": MqttRatingPad,
 }
+
+
+# --- a technician's test-fire, one per kind of device ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTest:
+    """What a test-fire does to a device of one driver: its name, and the doing of it."""
+
+    action: str  # "print", "flash", "speak" or "light"
+    fire: Callable[[Device], Awaitable[TestFired]]
+
+
+def _mismatch(device: Device) -> NoTestFire:
+    # A driver table and its adapter class out of step: said plainly, not an assertion.
+    return NoTestFire(f"{device.id}: a {type(device).__name__} cannot run this test")
+
+
+async def _print_test(device: Device) -> TestFired:
+    if not isinstance(device, EscposPrinter):
+        raise _mismatch(device)
+    return await device.print_test()
+
+
+async def _flash(device: Device) -> TestFired:
+    if not isinstance(device, FramedLedDisplay | ModbusNumericDisplay | MqttWindowDisplay):
+        raise _mismatch(device)
+    return device.flash(TEST_TEXT, TEST_SHOW_S)
+
+
+async def _speak(device: Device) -> TestFired:
+    if not isinstance(device, Announcer):
+        raise _mismatch(device)
+    return device.say_test()
+
+
+async def _light(device: Device) -> TestFired:
+    if not isinstance(device, FramedCallPad | MqttCallPad | GpioCallPad):
+        raise _mismatch(device)
+    return device.light("测试", TEST_SHOW_S)
+
+
+async def _no_lamp(device: Device) -> TestFired:
+    raise NoTestFire(f"{device.id}: this call pad model has no lamp or display to light")
+
+
+# Keyed by the profile's driver; a driver not here (card readers, scanners, rating pads) has
+# no test. Pads that cannot light are listed, so the console says why rather than nothing.
+DEVICE_TESTS: Mapping[str, DeviceTest] = MappingProxyType(
+    {
+        "escpos": DeviceTest("print", _print_test),
+        "framed_led": DeviceTest("flash", _flash),
+        "modbus_numeric": DeviceTest("flash", _flash),
+        "mqtt_display": DeviceTest("flash", _flash),
+        "tts_speaker": DeviceTest("speak", _speak),
+        "voice_module": DeviceTest("speak", _speak),
+        "framed_callpad": DeviceTest("light", _light),
+        "mqtt_callpad": DeviceTest("light", _light),
+        "gpio_buttons": DeviceTest("light", _light),
+        "keyboard_keys": DeviceTest("light", _no_lamp),
+        "hid_keys": DeviceTest("light", _no_lamp),
+        "rf433_receiver": DeviceTest("light", _no_lamp),
+    }
+)
 
 
 class DeviceHub:
@@ -369,6 +442,23 @@ class DeviceHub:
         else:
             device.bindings.learn(window)
 
+    async def test_fire(self, device_id: str) -> TestFired:
+        """A technician's test of one device (print, flash, speak, light), by its driver.
+
+        KeyError for an unknown device; NoTestFire when its kind or model has no test;
+        DeviceLost when it is not reachable now; DeviceError when the test itself failed.
+        """
+        device = self.devices[device_id]
+        profile = device.config.profile
+        test = DEVICE_TESTS.get(profile.driver)
+        if test is None:
+            kind = profile.kind.replace("_", " ")
+            raise NoTestFire(f"{device_id} is a {kind} ({profile.driver}): it has no test")
+        if not device.ready:
+            reason = device.health.last_error or "no answer"
+            raise DeviceLost(f"{device_id} is {device.health.state.value}: {reason}")
+        return await test.fire(device)
+
     def learning(self, device_id: str) -> str | None:
         """The window a receiver is learning a remote for, if it is."""
         device = self.devices.get(device_id)
@@ -427,6 +517,8 @@ class DeviceHub:
             view["learning"] = self.learning(
                 device.id
             )  # a receiver in learn mode: for which window
+            test = DEVICE_TESTS.get(device.config.profile.driver)
+            view["test"] = test.action if test is not None else None
             views.append(view)
         return views
 

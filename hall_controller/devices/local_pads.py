@@ -6,7 +6,13 @@ import asyncio
 import functools
 from pathlib import Path
 
-from hall_controller.devices.base import Device, DeviceContext, SupervisedDevice
+from hall_controller.devices.base import (
+    Device,
+    DeviceContext,
+    NoTestFire,
+    SupervisedDevice,
+    TestFired,
+)
 from hall_controller.devices.errors import DeviceLost
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import KeyPressed, WindowShowing
@@ -78,6 +84,25 @@ class GpioCallPad(Device):
         else:
             lamp.off()
             self.health.sent("lamp off")
+
+    def light(self, text: str, seconds: float) -> TestFired:
+        """A technician's test: the lamp on for `seconds`, then as the window's state says.
+        NoTestFire when no lamp is wired (`text`: these pads have no display)."""
+        lamp = self._lamp
+        if lamp is None:
+            raise NoTestFire(f'{self.id}: no lamp is wired to this pad (no "lamp" pin)')
+        lamp.on()
+        self.health.sent("lamp on", "test")
+        self.spawn(self._restore_later(seconds), "test-restore")
+        return TestFired("light", f"lamp on for {seconds:g} s, then as before")
+
+    async def _restore_later(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if self.showing is not None:
+            self.render(self.showing)
+        elif self._lamp is not None:
+            self._lamp.off()
+            self.health.sent("lamp off", "after the test")
 
     def _release(self) -> None:
         for button in self._buttons:

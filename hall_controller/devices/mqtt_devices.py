@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import structlog
 
-from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.base import Device, DeviceContext, TestFired
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import InputResult, KeyPressed, RatingGiven, WindowShowing
 from hall_controller.profiles import DeviceConfig, MqttDeviceSettings
@@ -109,6 +110,20 @@ class MqttDevice(Device):
     def draw(self, showing: WindowShowing) -> None:
         """Send the commands that make the device show `showing`."""
 
+    def restore_after(self, seconds: float) -> None:
+        """Show the window's state again `seconds` after a technician's test."""
+        self.spawn(self._restore_later(seconds), "test-restore")
+
+    async def _restore_later(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if self.ready:
+            self.restore()
+
+    def restore(self) -> None:
+        """Send what the device should show now, after a test (no blink)."""
+        if self.showing is not None:
+            self.draw(replace(self.showing, blink=False))
+
     def _show_payload(self, showing: WindowShowing, *, blink: bool) -> dict[str, object] | None:
         if showing.ticket is None:
             if showing.status == "paused":
@@ -135,6 +150,21 @@ class MqttWindowDisplay(MqttDevice):
         else:
             self.command("show", payload)
 
+    def flash(self, text: str, seconds: float) -> TestFired:
+        """A technician's test: `text` blinking for `seconds`, then the window's state again."""
+        shown = text[: self.settings.text_width]
+        window = self.config.window or ""
+        self.command("show", {"ticket": "", "window": window, "text": shown, "blink": True})
+        self.restore_after(seconds)
+        return TestFired("flash", f'shows "{shown}" for {seconds:g} s, then what it showed before')
+
+    def restore(self) -> None:
+        """What the window shows now, or a blank display for a display of no window."""
+        if self.showing is None:
+            self.command("clear", {})
+        else:
+            super().restore()
+
 
 class MqttCallPad(MqttDevice):
     """A call pad on MQTT: `event/key` in, `cmd/feedback` out."""
@@ -156,6 +186,23 @@ class MqttCallPad(MqttDevice):
             self.command(
                 "feedback", {"text": text, "led": result.serving, "beep": 1 if result.ok else 3}
             )
+
+    def light(self, text: str, seconds: float) -> TestFired:
+        """A technician's test: lamp on, `text` and one beep for `seconds`; then the window's
+        ticket and lamp again."""
+        shown = text[: self.settings.text_width]
+        self.command("feedback", {"text": shown, "led": True, "beep": 1})
+        self.restore_after(seconds)
+        return TestFired(
+            "light",
+            f'lamp on, "{shown}" and one beep for {seconds:g} s, then what it showed before',
+        )
+
+    def restore(self) -> None:
+        """The window's ticket on the pad's display and its lamp, as before the test."""
+        ticket = self.showing.ticket if self.showing is not None else None
+        text = (ticket or "")[: self.settings.text_width]
+        self.command("feedback", {"text": text, "led": ticket is not None, "beep": 0})
 
 
 class MqttRatingPad(MqttDevice):

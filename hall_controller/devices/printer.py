@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from typing import Any
 
 import structlog
 
-from hall_controller.devices.base import DeviceContext, SupervisedDevice
+from hall_controller.devices.base import TEST_TEXT, DeviceContext, SupervisedDevice, TestFired
 from hall_controller.devices.errors import DeviceError, DeviceLost
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import TicketPrint
@@ -507,6 +508,25 @@ class EscposPrinter(SupervisedDevice):
             self.health.error(str(exc))
             log.warning("ticket_not_printed", device=self.id, number=ticket.number, reason=str(exc))
             raise
+
+    async def print_test(self) -> TestFired:
+        """A technician's test ticket ("测试 TEST"), printed and confirmed like an applicant's;
+        PrintFailed as print_ticket."""
+        issued = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.context.clock()))
+        profile = self.config.profile
+        ticket = TicketPrint(
+            hall_name=TEST_TEXT,
+            theme_name="打印测试 Print test",
+            number="TEST",
+            priority_mark=None,
+            people_ahead=None,
+            wait_minutes=None,
+            issued_at=issued,
+            qr_url=None,
+            footer=f"{self.id} · {profile.id}\n中文打印正常 Chinese text OK",
+        )
+        await self.print_ticket(ticket)
+        return TestFired("print", "printed a test ticket; the printer confirmed it")
 
     async def _print(self, ticket: TicketPrint) -> None:
         settings = self.settings

@@ -14,7 +14,7 @@ from pymodbus.pdu.register_message import (
     WriteMultipleRegistersRequest,
 )
 
-from hall_controller.devices.base import Device, DeviceContext
+from hall_controller.devices.base import Device, DeviceContext, TestFired
 from hall_controller.devices.bus import SerialBus
 from hall_controller.devices.health import DeviceState
 from hall_controller.devices.model import InputResult, KeyPressed, RatingGiven, WindowShowing
@@ -83,12 +83,24 @@ class SerialDevice(Device):
 
     # --- for subclasses -----------------------------------------------------------------
 
-    def send(self, frame: bytes) -> None:
-        """Queue a frame for the device."""
+    def send(self, frame: bytes, note: str | None = None) -> None:
+        """Queue a frame for the device (`note`: what it is, for the technician console)."""
         if not self.bus.is_up:
             return
-        self.health.sent(frame)
+        self.health.sent(frame, note)
         self.bus.send(self, frame)
+
+    def restore_after(self, seconds: float) -> None:
+        """Show the window's state again `seconds` after a technician's test."""
+        self.spawn(self._restore_later(seconds), "test-restore")
+
+    async def _restore_later(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.restore()
+
+    def restore(self) -> None:
+        """Send what the device should show now, after a test."""
+        self.send_snapshot()
 
     def answered(self, frame: bytes | None = None) -> None:
         """The device sent a valid frame: alive. After a silence it gets a full snapshot."""
@@ -193,16 +205,32 @@ class FramedLedDisplay(FramedDevice):
         profile = self.config.profile
         if showing.ticket is not None:
             text = profile.show_text.format(ticket=showing.ticket, window=showing.window)
-            frame = led_board.show(
-                self.codec, self.address, text, blink=showing.blink and not snapshot
-            )
+            blink = showing.blink and not snapshot
+            frame = led_board.show(self.codec, self.address, text, blink=blink)
+            note = f"{'blink' if blink else 'show'} {text}"
         elif showing.status == "paused":
             frame = led_board.show(self.codec, self.address, profile.paused_text)
+            note = f"show {profile.paused_text}"
         else:
             frame = led_board.clear(self.codec, self.address)
+            note = "clear"
         if snapshot or frame != self._last or showing.blink:
             self._last = frame
-            self.send(frame)
+            self.send(frame, note)
+
+    def flash(self, text: str, seconds: float) -> TestFired:
+        """A technician's test: `text` blinking for `seconds`, then the window's state again."""
+        self.send(led_board.show(self.codec, self.address, text, blink=True), f"test: {text}")
+        self.restore_after(seconds)
+        return TestFired("flash", f'shows "{text}" for {seconds:g} s, then what it showed before')
+
+    def restore(self) -> None:
+        """What the window shows now, or a blank board for a board of no window."""
+        if self.showing is not None:
+            self.send_snapshot()
+        else:
+            self._last = None
+            self.send(led_board.clear(self.codec, self.address), "blank after the test")
 
 
 class ModbusNumericDisplay(SerialDevice):
@@ -245,9 +273,32 @@ class ModbusNumericDisplay(SerialDevice):
         if not snapshot and values == self._last and not showing.blink:
             return
         self._last = values
+        self._write(values)
+
+    def _write(self, values: dict[int, int], note: str | None = None) -> None:
         for start, run in _runs(values):
             pdu = WriteMultipleRegistersRequest(address=start, registers=run, dev_id=self.address)
-            self.send(self._framer.buildFrame(pdu))
+            self.send(self._framer.buildFrame(pdu), note)
+
+    def flash(self, text: str, seconds: float) -> TestFired:
+        """A technician's test: every digit 8 (all segments lit), blinking, for `seconds`; then
+        the window's state again. A numeric display cannot show `text`."""
+        digits = "8" * self.map.digits
+        window = 88 if self.map.window_register is not None else None
+        self._write(numeric_display.registers(self.map, digits, window, True), "test: all 8s")
+        self._last = None
+        self.restore_after(seconds)
+        return TestFired(
+            "flash", f"shows {digits} (every segment) for {seconds:g} s, then what it showed before"
+        )
+
+    def restore(self) -> None:
+        """What the window shows now, or a blank display for a display of no window."""
+        self._last = None
+        if self.showing is not None:
+            self.send_snapshot()
+        else:
+            self._write(numeric_display.cleared(self.map), "blank after the test")
 
     def ping_frame(self) -> bytes | None:
         """Read the number register back."""
@@ -310,6 +361,26 @@ class FramedCallPad(FramedDevice):
     def ping_frame(self) -> bytes | None:
         """The pad answers a ping with a pong."""
         return callpad.ping(self.codec, self.address)
+
+    def light(self, text: str, seconds: float) -> TestFired:
+        """A technician's test: lamp on, `text` on the display and one beep for `seconds`;
+        then what the window shows."""
+        self.send(callpad.text(self.codec, self.address, text), f"test: {text}")
+        self.send(callpad.led(self.codec, self.address, True), "test: lamp on")
+        self.send(callpad.beep(self.codec, self.address, 1), "test: beep")
+        self._shown = None
+        self.restore_after(seconds)
+        return TestFired(
+            "light", f'lamp on, "{text}" and one beep for {seconds:g} s, then what it showed before'
+        )
+
+    def restore(self) -> None:
+        """The window's ticket and lamp, or a dark pad for a pad of no window."""
+        if self.showing is not None:
+            self.send_snapshot()
+        else:
+            self.send(callpad.text(self.codec, self.address, ""), "blank after the test")
+            self.send(callpad.led(self.codec, self.address, False), "lamp off after the test")
 
 
 class Rf433Receiver(SerialDevice):

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from hall_controller.core.events import (
     Event,
+    RatingRequested,
     ServiceFinished,
     TicketCalled,
     TicketRated,
@@ -42,21 +43,33 @@ class ShowingTracker:
             self._windows_of.setdefault(ticket_id, set()).add(showing.window)
 
     def reset(self, hall: Hall) -> list[WindowShowing]:
-        """Recompute every window from the hall (start of day, restart); returns them all."""
+        """Recompute every window from the hall (start of day, restart); returns them all.
+
+        A rating a clerk asked for and not yet given is asked again."""
         for window in list(self.showing):
-            self._set(self._from_hall(hall, self.showing[window], blink=False))
+            showing = self._from_hall(hall, self.showing[window], blink=False)
+            requested = hall.tickets.get(hall.rating_requests.get(window, ""))
+            if requested is not None and requested.rating is None:
+                showing = replace(
+                    showing,
+                    rating="asking",
+                    rating_ticket=requested.id,
+                    rating_number=requested.number,
+                )
+            self._set(showing)
         return list(self.showing.values())
 
     def apply(self, hall: Hall, events: Sequence[Event]) -> list[WindowShowing]:
         """Fold committed `events` (already applied to `hall`); the showings that changed."""
         touched: dict[str, bool] = {}  # window -> blink
         rated: set[str] = set()
+        # Window -> the ticket whose rating it asks for now: after a finish, or on request.
         finished: dict[str, str] = {}
         for event in events:
             window = getattr(event, "window", None)
             if isinstance(event, TicketCalled | TicketRecalled):
                 touched[event.window] = True
-            elif isinstance(event, ServiceFinished):
+            elif isinstance(event, ServiceFinished | RatingRequested):
                 finished[event.window] = event.ticket_id
             elif isinstance(event, TicketRated):
                 rated.add(event.ticket_id)

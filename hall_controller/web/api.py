@@ -16,6 +16,7 @@ import qrcode.image.svg
 import structlog
 from aiohttp import web
 
+from hall_controller.access import AccessControl, AccessRefused
 from hall_controller.core.errors import Conflict, DomainError, InvalidCommand, NotFound
 from hall_controller.core.model import TicketStatus
 from hall_controller.kiosks import KioskService
@@ -30,7 +31,8 @@ from hall_controller.services import (
 from hall_controller.web.broadcast import ScreenBroadcast, dumps, sse_frame
 from hall_controller.web.metrics import render_metrics
 
-from . import calling, manager, technician
+from . import access, calling, manager, technician
+from .access import ACCESS_KEY, access_middleware, allow, require_role
 from .openapi import openapi_document
 from .pages import UI_DIR, UI_DIR_KEY, page
 from .validation import (
@@ -89,6 +91,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Turn every refusal into a JSON 4xx, and anything unexpected into a logged JSON 500."""
     try:
         return await handler(request)
+    except AccessRefused as exc:
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return response
     except BadRequest as exc:
         details = {"field": exc.field} if exc.field else {}
         code = _BAD_REQUEST_CODES.get(exc.status, "invalid")
@@ -125,6 +132,7 @@ def _service(request: web.Request) -> HallService:
 # ----------------------------------------------------------------- reads
 
 
+@allow("public")
 async def healthz(request: web.Request) -> web.Response:
     """200 while the controller can take writes; 503 once its event log has failed."""
     service = _service(request)
@@ -136,11 +144,13 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+@allow("technician", "manager")
 async def list_devices(request: web.Request) -> web.Response:
     """Every device and its health."""
     return json_response(_service(request).devices_view())
 
 
+@allow("technician")
 async def learn_remote(request: web.Request) -> web.Response:
     """A 433 MHz receiver binds the next unknown wireless pad to {"window"}; null stops it."""
     actor = actor_of(request)
@@ -150,6 +160,7 @@ async def learn_remote(request: web.Request) -> web.Response:
     return json_response(_service(request).learn_remote(device, window, actor=actor))
 
 
+@allow("technician", "manager")
 async def get_metrics(request: web.Request) -> web.Response:
     """Prometheus text format: device health, waiting tickets, window states, the log."""
     return web.Response(
@@ -160,11 +171,13 @@ async def get_metrics(request: web.Request) -> web.Response:
     )
 
 
+@allow("public")
 async def get_openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 description of this API."""
     return json_response(openapi_document())
 
 
+@allow("public")
 async def get_hall(request: web.Request) -> web.Response:
     """The hall's identity and a compact live picture."""
     service = _service(request)
@@ -184,21 +197,25 @@ async def get_hall(request: web.Request) -> web.Response:
     )
 
 
+@allow("public")
 async def list_themes(request: web.Request) -> web.Response:
     """Every theme with waiting counts and the wait a new ticket can expect."""
     return json_response(_service(request).themes_view())
 
 
+@allow("public")
 async def list_windows(request: web.Request) -> web.Response:
     """Every window and what it is doing."""
     return json_response(_service(request).windows_view())
 
 
+@allow("public")
 async def get_window(request: web.Request) -> web.Response:
     """One window and what it is doing."""
     return json_response(_service(request).window_view(request.match_info["window"]))
 
 
+@allow("staff", "manager")
 async def list_tickets(request: web.Request) -> web.Response:
     """Today's tickets, optionally filtered by status (waiting ones in calling order)."""
     raw = request.query.get("status")
@@ -214,6 +231,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     return json_response(_service(request).tickets_view(status))
 
 
+@allow("staff", "manager")
 async def get_ticket(request: web.Request) -> web.Response:
     """One ticket's live status."""
     return json_response(_service(request).ticket_view(request.match_info["ticket"]))
@@ -235,6 +253,7 @@ _AUDIT_PARAMETERS = ("day", "ticket", "after", "limit")
 _TICKET = re.compile(r"^(\d{8}-)?[A-Za-z]{1,2}\d{3,6}$")
 
 
+@allow("manager")
 async def get_audit(request: web.Request) -> web.Response:
     """The audit trail of a business day, optionally of one ticket, paged by seq."""
     unknown = [k for k in request.query if k not in _AUDIT_PARAMETERS]
@@ -266,6 +285,7 @@ async def get_audit(request: web.Request) -> web.Response:
 # ----------------------------------------------------------------- writes
 
 
+@allow("kiosk", "staff", "manager")
 async def issue_ticket(request: web.Request) -> web.Response:
     """Issue a ticket for a theme, with an optional priority group or resident ID number."""
     key = idempotency_key(request)
@@ -285,6 +305,7 @@ async def issue_ticket(request: web.Request) -> web.Response:
     return _reply(reply)
 
 
+@allow("staff", "manager")
 async def ticket_action(request: web.Request) -> web.Response:
     """cancel / transfer / return / rating for one ticket."""
     key = idempotency_key(request)
@@ -292,15 +313,6 @@ async def ticket_action(request: web.Request) -> web.Response:
     ticket = request.match_info["ticket"]
     action = request.match_info["action"]
     service = _service(request)
-    if action == "reprint":
-        body = await json_object(request, ("kiosk", "reason"))
-        result = await request.app[KIOSKS_KEY].reprint(
-            ticket,
-            kiosk_id=required_str(body, "kiosk", max_len=32),
-            reason=optional_str(body, "reason") or "补打",
-            actor=actor,
-        )
-        return json_response(result)
     if action == "cancel":
         body = await json_object(request, ("reason",))
         reply = await service.ticket_action(
@@ -334,6 +346,24 @@ async def ticket_action(request: web.Request) -> web.Response:
     return _reply(reply)
 
 
+@allow("kiosk", "manager")
+async def reprint_ticket(request: web.Request) -> web.Response:
+    """Reprint (补打) a waiting ticket at a kiosk's printer; a kiosk at its own printer only."""
+    principal = require_role(request, "kiosk", "manager")
+    body = await json_object(request, ("kiosk", "reason"))
+    kiosk_id = required_str(body, "kiosk", max_len=32)
+    if "manager" not in principal.roles and kiosk_id != principal.kiosk:
+        raise AccessRefused(f"kiosk {principal.kiosk} reprints at its own printer only")
+    result = await request.app[KIOSKS_KEY].reprint(
+        request.match_info["ticket"],
+        kiosk_id=kiosk_id,
+        reason=optional_str(body, "reason") or "补打",
+        actor=actor_of(request),
+    )
+    return json_response(result)
+
+
+@allow("staff", "manager")
 async def window_call(request: web.Request) -> web.Response:
     """The window calls its next ticket, or {"ticket": id-or-number}; 204 when nobody waits."""
     key = idempotency_key(request)
@@ -348,6 +378,7 @@ async def window_call(request: web.Request) -> web.Response:
     return _reply(reply)
 
 
+@allow("staff", "manager")
 async def window_action(request: web.Request) -> web.Response:
     """recall / start / finish / no-show / hold / pause / resume / open / close."""
     key = idempotency_key(request)
@@ -369,6 +400,7 @@ async def window_action(request: web.Request) -> web.Response:
 # ----------------------------------------------------------------- live events
 
 
+@allow("public")
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: every durable hall event as it happens, and the state every 10 s."""
     service = _service(request)
@@ -402,16 +434,19 @@ async def _event_stream_response(request: web.Request) -> web.StreamResponse:
 # ----------------------------------------------------------------- kiosks
 
 
+@allow("public")
 async def list_kiosks(request: web.Request) -> web.Response:
     """Every kiosk, its printer, and where else applicants can print."""
     return json_response(request.app[KIOSKS_KEY].views())
 
 
+@allow("public")
 async def get_kiosk(request: web.Request) -> web.Response:
     """One kiosk, its printer, and where else applicants can print."""
     return json_response(request.app[KIOSKS_KEY].view(request.match_info["kiosk"]))
 
 
+@allow("kiosk", "manager")
 async def kiosk_ticket(request: web.Request) -> web.Response:
     """A ticket at a kiosk: printed and confirmed, or on the screen when it cannot be."""
     key = idempotency_key(request)
@@ -427,12 +462,13 @@ async def kiosk_ticket(request: web.Request) -> web.Response:
         priority=optional_str(body, "priority", max_len=64) or None,
         card=optional_str(body, "card", max_len=64) or None,
         printed=printed,
-        actor=actor if "X-Actor" in request.headers else f"kiosk:{kiosk}",
+        actor=actor,
         key=key,
     )
     return json_response(result, status=201)
 
 
+@allow("kiosk", "manager")
 async def kiosk_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events of one kiosk: cards read and codes scanned there, failed prints."""
     kiosks = request.app[KIOSKS_KEY]
@@ -461,11 +497,13 @@ async def kiosk_events(request: web.Request) -> web.StreamResponse:
 # ----------------------------------------------------------------- a ticket's own status
 
 
+@allow("public")
 async def ticket_status(request: web.Request) -> web.Response:
     """A ticket's own status, by its signed link: that ticket only."""
     return json_response(_service(request).status_view(request.match_info["link"]))
 
 
+@allow("public")
 async def ticket_status_events(request: web.Request) -> web.StreamResponse:
     """Server-sent `status` events of one ticket, when it changes (at most once a second)."""
     service = _service(request)
@@ -506,6 +544,7 @@ async def ticket_status_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@allow("public")
 async def ticket_qr_svg(request: web.Request) -> web.Response:
     """The ticket's QR code (its status page's address) as SVG, for a screen ticket."""
     service = _service(request)
@@ -529,10 +568,22 @@ def _qr_svg(text: str) -> bytes:
 
 
 def build_app(
-    service: HallService, kiosks: KioskService | None = None, *, ui_dir: Path = UI_DIR
+    service: HallService,
+    kiosks: KioskService | None = None,
+    *,
+    access_control: AccessControl | None = None,
+    ui_dir: Path = UI_DIR,
 ) -> web.Application:
-    """The aiohttp application serving the API and the screens for one hall."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
+    """The aiohttp application serving the API and the screens for one hall.
+
+    Without `access_control`, nobody can sign in: only the public routes answer.
+    """
+    app = web.Application(
+        middlewares=[errors_middleware, access_middleware], client_max_size=64 * 1024
+    )
+    if access_control is None:
+        access_control = AccessControl.nobody(service)
+    app[ACCESS_KEY] = access_control
     app[SERVICE_KEY] = service
     app[KIOSKS_KEY] = kiosks if kiosks is not None else KioskService(service)
     app[UI_DIR_KEY] = ui_dir
@@ -541,23 +592,25 @@ def build_app(
 
     async def start_screens(_: web.Application) -> None:
         await screens.start()
+        await app[ACCESS_KEY].start()
 
     async def stop_screens(_: web.Application) -> None:
+        await app[ACCESS_KEY].close()
         await screens.stop()
 
     app.on_startup.append(start_screens)
     app.on_cleanup.append(stop_screens)
-    app.router.add_get("/", page("index.html"))
-    app.router.add_get("/display", page("display.html"))
-    app.router.add_get("/kiosk/{kiosk}", page("kiosk.html"))
-    app.router.add_get("/window/{window}", page("window.html"))
-    app.router.add_get("/t/{link}", page("status.html"))
+    app.router.add_get("/", allow("public")(page("index.html")))
+    app.router.add_get("/display", allow("public")(page("display.html")))
+    app.router.add_get("/kiosk/{kiosk}", allow("kiosk", "manager")(page("kiosk.html")))
+    app.router.add_get("/window/{window}", allow("staff", "manager")(page("window.html")))
+    app.router.add_get("/t/{link}", allow("public")(page("status.html")))
     if ui_dir.is_dir():
         app.router.add_static("/ui", ui_dir, append_version=False)
     else:
         log.warning("screens_missing", ui_dir=str(ui_dir))
     # Before the generic /{action} routes below, which would otherwise take their paths.
-    for screen_routes in (calling, manager, technician):
+    for screen_routes in (access, calling, manager, technician):
         screen_routes.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)
@@ -573,6 +626,7 @@ def build_app(
     app.router.add_get("/api/v1/tickets", list_tickets)
     app.router.add_post("/api/v1/tickets", issue_ticket)
     app.router.add_get("/api/v1/tickets/{ticket}", get_ticket)
+    app.router.add_post("/api/v1/tickets/{ticket}/reprint", reprint_ticket)
     app.router.add_post("/api/v1/tickets/{ticket}/{action}", ticket_action)
     app.router.add_get("/api/v1/events", event_stream)
     app.router.add_get("/api/v1/audit", get_audit)

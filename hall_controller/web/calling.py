@@ -1,4 +1,5 @@
-"""Routes of the calling screen (filled in below)."""
+"""Routes of the calling screens: the emergency, the hall display's settings and voice, and a
+window panel's next tickets and rating requests."""
 
 from __future__ import annotations
 
@@ -6,10 +7,312 @@ from typing import Any
 
 from aiohttp import web
 
-# Merged into the API's OpenAPI document by openapi.openapi_document().
-OPENAPI_PATHS: dict[str, Any] = {}
-OPENAPI_SCHEMAS: dict[str, Any] = {}
+from hall_controller.services import HallService, Reply
+
+from .access import allow
+from .broadcast import dumps
+from .openapi import _errors, _json, _obj, _path_param, _ref, _write
+from .validation import (
+    BadRequest,
+    actor_of,
+    did_you_mean,
+    idempotency_key,
+    json_object,
+    required_str,
+)
+
+EMERGENCY_MESSAGE_MAX = 200
+NEXT_DEFAULT = 5
+NEXT_MAX = 20
+
+
+def _service(request: web.Request) -> HallService:
+    # Imported here: api.py imports this module to add its routes.
+    from .api import SERVICE_KEY
+
+    return request.app[SERVICE_KEY]
+
+
+def _json_reply(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(body), status=status, content_type="application/json")
+
+
+def _reply(reply: Reply) -> web.Response:
+    return _json_reply(reply.body, reply.status)
+
+
+def _only_parameters(request: web.Request, names: tuple[str, ...]) -> None:
+    for name in request.query:
+        if name not in names:
+            raise BadRequest(f'unknown parameter "{name}"{did_you_mean(name, names)}', field=name)
+
+
+# ----------------------------------------------------------------- the emergency
+
+
+@allow("public")
+async def get_emergency(request: web.Request) -> web.Response:
+    """Whether an emergency (or a drill) is declared, with its message, since when, by whom."""
+    return _json_reply(_service(request).emergency_view())
+
+
+@allow("manager")
+async def start_emergency(request: web.Request) -> web.Response:
+    """Declare an emergency or a drill: {"message", "drill"}; no new tickets until it ends."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    body = await json_object(request, ("message", "drill"))
+    message = required_str(body, "message", max_len=EMERGENCY_MESSAGE_MAX)
+    drill = body.get("drill", False)
+    if not isinstance(drill, bool):
+        raise BadRequest("drill must be true or false", field="drill")
+    reply = await _service(request).start_emergency(message, drill, actor=actor, key=key)
+    return _reply(reply)
+
+
+@allow("manager")
+async def end_emergency(request: web.Request) -> web.Response:
+    """End the declared emergency or drill."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    await json_object(request, ())
+    return _reply(await _service(request).end_emergency(actor=actor, key=key))
+
+
+# ----------------------------------------------------------------- the hall display
+
+
+@allow("public")
+async def get_display(request: web.Request) -> web.Response:
+    """The hall display's settings: its notice line, and whether and how it speaks calls."""
+    return _json_reply(_service(request).display_view())
+
+
+@allow("public")
+async def call_audio(request: web.Request) -> web.Response:
+    """A call made today, ?ticket=A012&window=3, spoken by the edge box, as a WAV."""
+    _only_parameters(request, ("ticket", "window"))
+    ticket = request.query.get("ticket", "")
+    window = request.query.get("window", "")
+    if not ticket or len(ticket) > 32:
+        raise BadRequest("ticket must be a ticket number such as A012", field="ticket")
+    if not window or len(window) > 32:
+        raise BadRequest("window must be a window id such as 3", field="window")
+    audio = await _service(request).call_audio(ticket, window)
+    # The same call sounds the same all day: a display may keep it (a recall replays it).
+    return web.Response(
+        body=audio, content_type="audio/wav", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+# ----------------------------------------------------------------- a window's panel
+
+
+@allow("staff", "manager")
+async def next_tickets(request: web.Request) -> web.Response:
+    """The next tickets this window would get, in the policy's order with each one's rule."""
+    _only_parameters(request, ("count",))
+    raw = request.query.get("count")
+    count = NEXT_DEFAULT
+    if raw is not None:
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= NEXT_MAX:
+            raise BadRequest(f"count must be an integer from 1 to {NEXT_MAX}", field="count")
+        count = int(raw)
+    return _json_reply(_service(request).next_view(request.match_info["window"], count))
+
+
+@allow("staff", "manager")
+async def get_rating_request(request: web.Request) -> web.Response:
+    """The ticket whose rating this window asked for and still waits for (null: none)."""
+    return _json_reply(_service(request).rating_request_view(request.match_info["window"]))
+
+
+@allow("staff", "manager")
+async def request_rating(request: web.Request) -> web.Response:
+    """Ask the applicant to rate the service in progress or just finished at this window."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    await json_object(request, ())
+    reply = await _service(request).request_rating(
+        request.match_info["window"], actor=actor, key=key
+    )
+    return _reply(reply)
 
 
 def add_routes(app: web.Application) -> None:
     """Add this screen's routes to the application."""
+    app.router.add_get("/api/v1/emergency", get_emergency)
+    app.router.add_post("/api/v1/emergency", start_emergency)
+    app.router.add_delete("/api/v1/emergency", end_emergency)
+    app.router.add_get("/api/v1/display", get_display)
+    app.router.add_get("/api/v1/voice/call.wav", call_audio)
+    app.router.add_get("/api/v1/windows/{window}/next", next_tickets)
+    app.router.add_get("/api/v1/windows/{window}/rating-request", get_rating_request)
+    app.router.add_post("/api/v1/windows/{window}/rating-request", request_rating)
+
+
+# ----------------------------------------------------------------- the OpenAPI description
+
+_STR = {"type": "string"}
+_NSTR = {"type": ["string", "null"]}
+_WINDOW = _path_param("window", "window id")
+
+
+def _query(name: str, schema: dict[str, Any], description: str, required: bool) -> Any:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "Emergency": _obj(
+        {
+            "active": {"type": "boolean"},
+            "message": _NSTR,
+            "drill": {"type": "boolean"},
+            "since": {"type": ["string", "null"], "format": "date-time"},
+            "by": {"type": ["string", "null"], "description": "who declared it"},
+        }
+    ),
+    "EmergencyRequest": _obj(
+        {
+            "message": {
+                "type": "string",
+                "maxLength": EMERGENCY_MESSAGE_MAX,
+                "description": "what the hall display shows over everything",
+            },
+            "drill": {"type": "boolean", "description": "a drill (演练), marked as such"},
+        },
+        required=["message"],
+    ),
+    "DisplaySettings": _obj(
+        {
+            "notice_zh": _NSTR,
+            "notice_en": _NSTR,
+            "voice": {"type": "boolean", "description": "the display speaks each call"},
+            "voice_audio": {
+                "type": "boolean",
+                "description": "the controller renders the calls (GET /api/v1/voice/call.wav); "
+                "false: the display's browser speaks them itself",
+            },
+        }
+    ),
+    "NextTicket": _obj(
+        {
+            "id": _STR,
+            "number": _STR,
+            "theme": _STR,
+            "theme_name_zh": _STR,
+            "theme_name_en": _STR,
+            "priority": _NSTR,
+            "target_window": _NSTR,
+            "waited_s": {"type": "integer"},
+            "rule": _STR,
+            "explanation": _STR,
+        }
+    ),
+    "NextTickets": _obj(
+        {
+            "window": _STR,
+            "status": _STR,
+            "tickets": {"type": "array", "items": _ref("NextTicket")},
+        }
+    ),
+    "RatingRequestState": _obj(
+        {
+            "window": _STR,
+            "ticket": {
+                "oneOf": [{"type": "null"}, _ref("WindowTicket")],
+                "description": "the ticket whose rating the window asked for and waits for",
+            },
+            "rateable": {
+                "oneOf": [{"type": "null"}, _ref("WindowTicket")],
+                "description": "the ticket a request would be about now (in service, or "
+                "finished here since the window's last call, and not rated)",
+            },
+        }
+    ),
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/emergency": {
+        "get": {
+            "summary": "Whether an emergency or a drill is declared",
+            "responses": {"200": _json(_ref("Emergency"), "The emergency, or active: false")},
+        },
+        "post": _write(
+            "Declare an emergency or a drill (manager): the hall display shows the message over "
+            "everything and no new ticket is issued until it ends (409 while one is declared)",
+            "EmergencyRequest",
+            {"200": _json(_ref("Emergency"), "The emergency now declared")},
+        ),
+        "delete": _write(
+            "End the emergency or drill (manager; 409 when none is declared)",
+            None,
+            {"200": _json(_ref("Emergency"), "No emergency any more")},
+        ),
+    },
+    "/api/v1/display": {
+        "get": {
+            "summary": "The hall display's settings: its notice line, whether it speaks calls",
+            "responses": {"200": _json(_ref("DisplaySettings"), "The settings")},
+        }
+    },
+    "/api/v1/voice/call.wav": {
+        "get": {
+            "summary": "A call made today spoken by the edge box (请 A012 号 到 3 号窗口), as "
+            "a WAV; 404 when there was no such call or the controller renders no call audio",
+            "parameters": [
+                _query("ticket", _STR, "the ticket's number, e.g. A012", True),
+                _query("window", _STR, "the window that called it", True),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The spoken call",
+                    "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **_errors(404, 422, 503),
+            },
+        }
+    },
+    "/api/v1/windows/{window}/next": {
+        "get": {
+            "summary": "The next tickets this window would get if it called one after the "
+            "other now, in the policy's order with each one's rule (nothing changes)",
+            "parameters": [
+                _WINDOW,
+                _query(
+                    "count",
+                    {"type": "integer", "minimum": 1, "maximum": NEXT_MAX},
+                    f"how many (default {NEXT_DEFAULT})",
+                    False,
+                ),
+            ],
+            "responses": {
+                "200": _json(_ref("NextTickets"), "The next tickets, first one first"),
+                **_errors(404, 422),
+            },
+        }
+    },
+    "/api/v1/windows/{window}/rating-request": {
+        "get": {
+            "summary": "The ticket whose rating the window asked for and still waits for",
+            "parameters": [_WINDOW],
+            "responses": {
+                "200": _json(_ref("RatingRequestState"), "The request, or ticket: null"),
+                **_errors(404),
+            },
+        },
+        "post": _write(
+            "Ask the applicant to rate the service in progress or just finished at the window: "
+            "its rating pad shows its prompt until the rating or the window's next call",
+            None,
+            {"200": _json(_ref("RatingRequestState"), "The request now standing")},
+            [_WINDOW],
+        ),
+    },
+}

@@ -118,6 +118,7 @@ SCHEMAS: dict[str, Any] = {
                 "enum": ["closed", "open", "paused", "calling", "serving"],
             },
             "pause_reason": _NSTR,
+            "clerk": _NSTR,
             "ticket": {"oneOf": [{"type": "null"}, _ref("WindowTicket")]},
             "priority_streak": {"type": "integer"},
             "served": {"type": "integer"},
@@ -149,7 +150,16 @@ SCHEMAS: dict[str, Any] = {
             "at": {"type": "string", "format": "date-time"},
             "waiting": {"type": "object", "additionalProperties": {"type": "integer"}},
             "windows": {"type": "object"},
+            "missed": {
+                "type": "array",
+                "items": _STR,
+                "description": "the day's latest no-shows (过号), newest first",
+            },
+            "emergency": {"oneOf": [{"type": "null"}, _ref("EmergencyState")]},
         }
+    ),
+    "EmergencyState": _obj(
+        {"message": _STR, "drill": {"type": "boolean"}, "since": {"type": "string"}}
     ),
     "Hall": _obj(
         {
@@ -316,7 +326,8 @@ _ACTOR = {
     "name": "X-Actor",
     "in": "header",
     "required": False,
-    "description": "Who acts (user or device id) for the audit trail",
+    "description": "Who a system signed in with a bearer token acts for, for the audit trail "
+    "(ignored for a browser session, whose account is the actor)",
     "schema": {"type": "string", "maxLength": 64},
 }
 
@@ -324,6 +335,9 @@ _ACTOR = {
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Unreadable request",
+        401: "Not signed in (no session cookie or bearer token, or it ended)",
+        403: "Signed in, but not allowed to do this here (or a missing CSRF token)",
+        429: "Too many failed sign-ins: wait for Retry-After seconds",
         404: "Not found",
         409: "Refused in the current state",
         413: "Body too large",
@@ -703,12 +717,16 @@ def openapi_document() -> dict[str, Any]:
         }
     # The screens' own routes describe themselves beside their handlers. Imported here, not at
     # the top: those modules use this module's helpers.
-    from . import calling, manager, technician
+    from . import access, calling, manager, technician
 
     schemas = dict(SCHEMAS)
-    for screen_routes in (calling, manager, technician):
+    for screen_routes in (access, calling, manager, technician):
         paths.update(screen_routes.OPENAPI_PATHS)
         schemas.update(screen_routes.OPENAPI_SCHEMAS)
+    # Any route may meet a missing, ended or unknown sign-in, or a role that may not use it.
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"] = {**_errors(401, 403), **operation["responses"]}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -719,5 +737,12 @@ def openapi_document() -> dict[str, Any]:
             '"details"}}.',
         },
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "hc_session"},
+                "token": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{}, {"session": []}, {"token": []}],
     }

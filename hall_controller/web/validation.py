@@ -11,9 +11,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from hall_controller.access import Principal
+
 _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,128}$")
 _ACTOR_SHAPE = re.compile(r"^[A-Za-z0-9:_.@-]{1,64}$")
 MAX_BODY_BYTES = 16 * 1024
+# Who sent a request, as web/access.py's middleware found it (None: nobody signed in).
+PRINCIPAL_KEY: web.RequestKey[Principal | None] = web.RequestKey("principal")
 
 
 class BadRequest(Exception):
@@ -115,12 +119,19 @@ def idempotency_key(request: web.Request) -> str | None:
 
 
 def actor_of(request: web.Request) -> str:
-    """Who is asking, for the audit trail: the X-Actor header, else the client address."""
+    """Who is asking, for the audit trail: the signed-in account, else the client address.
+
+    A system signed in with a bearer token may name the person or device it acts for in
+    X-Actor (a call pad bridge, a booking system); a browser session cannot.
+    """
+    principal: Principal | None = request.get(PRINCIPAL_KEY)
     claimed = request.headers.get("X-Actor")
-    if claimed is not None:
+    if claimed is not None and (principal is None or principal.via == "token"):
         if not _ACTOR_SHAPE.match(claimed):
             raise BadRequest("X-Actor must be 1-64 characters of A-Z a-z 0-9 : _ . @ -", status=400)
         return claimed
+    if principal is not None:
+        return principal.actor
     return f"api:{request.remote or 'unknown'}"
 
 

@@ -1,12 +1,16 @@
-// The hall display (综合屏): calls as they happen, every window, people waiting per theme.
+// The hall display (综合屏): calls as they happen, every window, people waiting per theme,
+// the latest missed numbers, the hall's notice line, and an emergency over everything.
 // The controller owns the truth: each (re)connection re-reads the hall and the stream starts
 // with a full `state`; call events only add what a state cannot say (which call is new).
+// Optionally it speaks each call (a hall without speakers on the edge box).
 
 import { HALL_EVENTS, LiveStream, fetchJson, h, showLink } from "./live.js";
 
 const FLASH_MS = 4000; // as long as the CSS animation: 8 x 0.5 s
 const EARLIER_CALLS = 4;
 const RECENT_PER_WINDOW = 3;
+// Calls waiting to be spoken; older ones are dropped (the screen showed them long ago).
+const VOICE_BACKLOG = 3;
 
 const STATUS_TEXT = {
   closed: ["未开放", "Closed"],
@@ -16,9 +20,11 @@ const STATUS_TEXT = {
   serving: ["办理中", "Serving"],
 };
 
-// Events after which the waiting counts or a window's state may have changed; the display
-// then re-reads the compact state (one small GET, at most about once a second).
-const CHANGES = HALL_EVENTS.filter((name) => name !== "TicketCalled" && name !== "TicketRecalled");
+// Events after which the waiting counts, a window's state, the missed numbers or the
+// emergency may have changed; the display then re-reads the compact state (one small GET, at
+// most about once a second).
+const OWN_HANDLERS = ["TicketCalled", "TicketRecalled", "EmergencyStarted", "EmergencyEnded"];
+const CHANGES = HALL_EVENTS.filter((name) => !OWN_HANDLERS.includes(name));
 
 const hall = {
   timezone: "Asia/Shanghai",
@@ -28,6 +34,8 @@ const hall = {
   windows: new Map(), // id -> {id, name_zh, name_en, status, ticket, called: [numbers, newest first]}
   waiting: {},
   calls: [], // newest first: {number, window, again}
+  missed: [], // the latest no-shows, newest first
+  emergency: null, // {message, drill, since (ms)} while one is declared
 };
 
 let resyncTimer = null;
@@ -36,11 +44,13 @@ let resyncAgain = false;
 // ------------------------------------------------------------------ reading the hall
 
 async function readHall() {
-  const [info, themes, windows] = await Promise.all([
+  const [info, themes, windows, settings] = await Promise.all([
     fetchJson("/api/v1/hall"),
     fetchJson("/api/v1/themes"),
     fetchJson("/api/v1/windows"),
+    fetchJson("/api/v1/display"),
   ]);
+  applySettings(settings);
   hall.timezone = info.timezone || hall.timezone;
   document.getElementById("hall-zh").textContent = info.name_zh;
   document.getElementById("hall-en").textContent = info.name_en;
@@ -96,6 +106,9 @@ function applyState(state) {
     }
   }
   hall.calls = [...missed, ...hall.calls].slice(0, EARLIER_CALLS + 1);
+  hall.missed = state.missed ?? [];
+  const declared = state.emergency;
+  setEmergency(declared ? { ...declared, since: Date.parse(declared.since) } : null);
   renderAll();
 }
 
@@ -126,6 +139,7 @@ async function resync() {
 // ------------------------------------------------------------------ calls
 
 function called(data, again) {
+  speak(data.number, data.window);
   const w = hall.windows.get(data.window);
   const number = data.number;
   if (w !== undefined) {
@@ -209,6 +223,194 @@ function renderAll() {
   renderWaiting();
   renderWindows();
   renderCalls();
+  renderMissed();
+}
+
+function renderMissed() {
+  const list = document.getElementById("missed");
+  const shown = [...list.children].map((li) => li.textContent);
+  if (shown.join(" ") !== hall.missed.join(" ")) {
+    list.replaceChildren(...hall.missed.map((number) => h("li", { class: "number" }, number)));
+  }
+  document.getElementById("missed-none").hidden = hall.missed.length > 0;
+}
+
+// ------------------------------------------------------------------ the emergency
+
+function setEmergency(emergency) {
+  const before = hall.emergency;
+  hall.emergency = emergency;
+  const same =
+    before !== null &&
+    emergency !== null &&
+    before.message === emergency.message &&
+    before.drill === emergency.drill;
+  if (!same) {
+    renderEmergency();
+  }
+}
+
+function renderEmergency() {
+  const banner = document.getElementById("emergency");
+  const emergency = hall.emergency;
+  // Everything else stays on the page but is out of reach while the banner covers it.
+  for (const part of document.querySelectorAll("header.top, main.board, footer.notice")) {
+    part.inert = emergency !== null;
+  }
+  document.body.dataset.emergency = emergency === null ? "none" : emergency.drill ? "drill" : "real";
+  if (emergency === null) {
+    banner.hidden = true;
+    return;
+  }
+  banner.dataset.drill = String(emergency.drill);
+  document.getElementById("emergency-drill").hidden = !emergency.drill;
+  document.getElementById("emergency-title-zh").textContent = emergency.drill ? "紧急演练" : "紧急通知";
+  document.getElementById("emergency-title-en").textContent = emergency.drill
+    ? "Emergency drill"
+    : "Emergency";
+  document.getElementById("emergency-message").textContent = emergency.message;
+  const since = Number.isNaN(emergency.since)
+    ? ""
+    : new Intl.DateTimeFormat("zh-CN", {
+        timeZone: hall.timezone,
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23",
+      }).format(new Date(emergency.since));
+  document
+    .getElementById("emergency-since")
+    .replaceChildren(since ? `${since} 起 ` : "", since ? h("span", { lang: "en" }, `since ${since}`) : "");
+  banner.hidden = false;
+}
+
+// ------------------------------------------------------------------ the notice line
+
+function applySettings(settings) {
+  if (settings.notice_zh || settings.notice_en) {
+    document.getElementById("notice-zh").textContent = settings.notice_zh ?? "";
+    document.getElementById("notice-en").textContent = settings.notice_en ?? "";
+    document.getElementById("notice-zh").hidden = !settings.notice_zh;
+    document.getElementById("notice-en").hidden = !settings.notice_en;
+  }
+  fitNotice();
+  const asked = new URLSearchParams(location.search).get("voice");
+  if (asked !== null) {
+    voice.enabled = ["1", "on", "true", "yes"].includes(asked.toLowerCase());
+  } else {
+    voice.enabled = settings.voice === true;
+  }
+  voice.audio = settings.voice_audio === true;
+  document.body.dataset.voice = voice.enabled ? (voice.audio ? "audio" : "speech") : "off";
+}
+
+/** A notice longer than the screen is wide scrolls by; a short one stands still. */
+function fitNotice() {
+  const line = document.getElementById("notice");
+  line.classList.remove("scrolling");
+  const overflow = line.scrollWidth - line.parentElement.clientWidth;
+  if (overflow > 0) {
+    line.style.setProperty("--notice-shift", `${-overflow}px`);
+    // About 60 px a second, however long the notice is.
+    line.style.setProperty("--notice-seconds", `${Math.max(8, Math.round(overflow / 60) + 4)}s`);
+    line.classList.add("scrolling");
+  }
+}
+
+// ------------------------------------------------------------------ speaking the calls
+
+const voice = {
+  enabled: false, // the hall's [display] voice setting, or ?voice=1 / ?voice=0
+  audio: false, // the controller renders each call in its own voice (a WAV)
+  queue: [], // calls still to be spoken: {number, window}
+  speaking: false,
+  blocked: false, // the browser refused to play until someone touches the screen
+};
+
+function speak(number, windowId) {
+  if (!voice.enabled || hall.emergency !== null) {
+    return; // during an emergency, calls are not spoken over it
+  }
+  voice.queue = voice.queue.filter((c) => !(c.number === number && c.window === windowId));
+  voice.queue.push({ number, window: windowId });
+  voice.queue = voice.queue.slice(-VOICE_BACKLOG);
+  if (!voice.speaking && !voice.blocked) {
+    sayNext();
+  }
+}
+
+/** The call as the browser's own voice reads it: each character on its own ("A 0 1 2"). */
+function spokenText(call) {
+  const [zh] = windowNames(call.window);
+  const digits = call.number.split("").join(" ");
+  const where = /^\d+$/.test(call.window) ? `${call.window} 号窗口` : zh;
+  return `请 ${digits} 号 到 ${where}`;
+}
+
+function sayNext() {
+  const call = voice.queue[0];
+  if (call === undefined || voice.blocked) {
+    voice.speaking = false;
+    return;
+  }
+  voice.speaking = true;
+  const done = () => {
+    voice.queue.shift();
+    sayNext();
+  };
+  const refused = () => {
+    // Kept at the head of the queue: spoken as soon as sound is allowed.
+    voice.blocked = true;
+    voice.speaking = false;
+    document.getElementById("sound-enable").hidden = false;
+  };
+  if (voice.audio && !call.speech) {
+    playAudio(call, done, refused, () => {
+      call.speech = true; // the controller could not give the audio: the browser says it
+      sayNext();
+    });
+  } else {
+    speakInBrowser(call, done, refused);
+  }
+}
+
+function playAudio(call, done, refused, failed) {
+  const audio = document.getElementById("call-audio");
+  const query = new URLSearchParams({ ticket: call.number, window: call.window });
+  audio.onended = done;
+  audio.onerror = failed;
+  audio.src = `/api/v1/voice/call.wav?${query}`;
+  audio.dataset.call = `${call.number} ${call.window}`;
+  // play() is called in the same turn as a tap on the sound button: the tap allows it.
+  audio.play().catch((error) => {
+    if (error.name === "NotAllowedError") {
+      refused();
+    }
+    // Other failures (no such audio, a broken file) come as the element's error event.
+  });
+}
+
+function speakInBrowser(call, done, refused) {
+  const synth = window.speechSynthesis;
+  if (synth === undefined) {
+    voice.queue = [];
+    voice.speaking = false;
+    return; // a browser without speech: the screen alone shows the call
+  }
+  const utterance = new SpeechSynthesisUtterance(spokenText(call));
+  utterance.lang = "zh-CN";
+  const chinese = synth.getVoices().find((v) => v.lang.replace("_", "-").startsWith("zh-CN"));
+  if (chinese !== undefined) {
+    utterance.voice = chinese;
+  }
+  utterance.onend = done;
+  utterance.onerror = (event) => (event.error === "not-allowed" ? refused() : done());
+  synth.speak(utterance);
+}
+
+function enableSound() {
+  document.getElementById("sound-enable").hidden = true;
+  voice.blocked = false;
+  sayNext();
 }
 
 function renderWaiting() {
@@ -329,6 +531,14 @@ const handlers = {
     scheduleResync();
   },
   TicketRecalled: (data) => called(data, true),
+  EmergencyStarted: (data) => {
+    setEmergency({ message: data.message, drill: data.drill, since: data.at * 1000 });
+    scheduleResync();
+  },
+  EmergencyEnded: () => {
+    setEmergency(null);
+    scheduleResync();
+  },
 };
 for (const name of CHANGES) {
   handlers[name] = scheduleResync;
@@ -340,6 +550,8 @@ const stream = new LiveStream("/api/v1/events", handlers, {
   onLost: () => showLink("reconnecting"),
 });
 
+document.getElementById("sound-enable").addEventListener("click", enableSound);
+window.addEventListener("resize", fitNotice);
 tick();
 setInterval(tick, 1000);
 stream.start();

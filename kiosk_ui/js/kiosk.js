@@ -4,7 +4,15 @@
 // The kiosk's stream brings ID cards read and codes scanned at this kiosk, failed prints, and
 // the kiosk's printer every 10 s.
 
-import { HttpError, LiveStream, fetchJson, h as element, showLink } from "./live.js";
+import {
+  HttpError,
+  LiveStream,
+  csrfToken,
+  fetchJson,
+  h as element,
+  showLink,
+  signInUrl,
+} from "./live.js";
 
 const REQUEST_TIMEOUT_MS = 45000; // the controller gives a print 30 s to be confirmed
 const HELP_TIMEOUT_MS = 5000;
@@ -267,9 +275,17 @@ async function postJson(url, body, key, timeoutMs) {
       method: "POST",
       signal: abort.signal,
       cache: "no-store",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": key },
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "Idempotency-Key": key,
+        "X-CSRF-Token": csrfToken(),
+      },
       body: JSON.stringify(body),
     });
+    if (response.status === 401) {
+      location.assign(signInUrl()); // the kiosk's session ended: a technician signs it in again
+    }
     let data = null;
     try {
       data = await response.json();
@@ -947,7 +963,7 @@ function renderHelp() {
     ],
     desk: [
       ["请到咨询台", "Please ask at the information desk"],
-      ["本机暂不能呼叫工作人员", "This kiosk cannot call staff yet"],
+      ["呼叫未能送达工作人员", "The call did not reach the staff"],
     ],
   }[ui.help];
   const [title, detail] = words;

@@ -19,6 +19,12 @@ export const HALL_EVENTS = [
   "WindowClosed",
   "WindowPaused",
   "WindowResumed",
+  "TicketPrioritised",
+  "PolicyChanged",
+  "TicketRated",
+  "RatingRequested",
+  "EmergencyStarted",
+  "EmergencyEnded",
 ];
 
 export class HttpError extends Error {
@@ -29,7 +35,10 @@ export class HttpError extends Error {
   }
 }
 
-/** GET a JSON document; HttpError on a non-2xx reply, and no wait longer than `timeoutMs`. */
+/**
+ * GET a JSON document; HttpError on a non-2xx reply, and no wait longer than `timeoutMs`.
+ * A 401 also takes the user to the sign-in page.
+ */
 export async function fetchJson(url, timeoutMs = 8000) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
@@ -39,6 +48,9 @@ export async function fetchJson(url, timeoutMs = 8000) {
       cache: "no-store",
       headers: { Accept: "application/json" },
     });
+    if (response.status === 401) {
+      location.assign(signInUrl()); // not signed in, or the session ended
+    }
     if (!response.ok) {
       throw new HttpError(response.status, `${url} answered ${response.status}`);
     }
@@ -259,4 +271,41 @@ export function h(tag, attributes = {}, ...children) {
     }
   }
   return element;
+}
+
+/**
+ * Show who is signed in on this screen, with a sign-out button, inside `container`.
+ *
+ * It reads GET /api/v1/session once; signing out ends the session (in the audit trail) and
+ * returns to the sign-in page for this screen.
+ */
+export async function showSignedIn(container) {
+  let session;
+  try {
+    session = await fetchJson("/api/v1/session");
+  } catch {
+    return; // the screen works without the name
+  }
+  if (!session.signed_in) return;
+  const who = session.name_zh || session.account;
+  const whoEn = session.name_en || session.account;
+  const button = h(
+    "button",
+    { type: "button", class: "sign-out" },
+    "退出 ",
+    h("span", { class: "en", lang: "en" }, "Sign out"),
+  );
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await sendJson("/api/v1/session", "DELETE");
+    } finally {
+      location.assign(signInUrl());
+    }
+  });
+  container.replaceChildren(
+    h("span", { class: "signed-in-as" }, who, " ", h("span", { class: "en", lang: "en" }, whoEn)),
+    " ",
+    button,
+  );
 }

@@ -3,7 +3,17 @@
 // window's state allows, and sends each press once (its own Idempotency-Key, every button
 // disabled until the answer is in). A refusal is shown in words, never hidden.
 
-import { HALL_EVENTS, HttpError, LiveStream, fetchJson, h, showLink } from "./live.js";
+import {
+  HALL_EVENTS,
+  HttpError,
+  LiveStream,
+  csrfToken,
+  fetchJson,
+  h,
+  showLink,
+  showSignedIn,
+  signInUrl,
+} from "./live.js";
 
 const STATUS_TEXT = {
   closed: ["未开放", "Closed"],
@@ -63,6 +73,8 @@ const REFUSED = {
 
 const REQUEST_TIMEOUT_MS = 8000;
 const WAITING_SHOWN = 12;
+// How many of the tickets this window would call next are shown.
+const NEXT_SHOWN = 5;
 // A press whose request never reached the controller is sent again with the same key: the
 // controller acts on it at most once.
 const RESEND_ATTEMPTS = 2;
@@ -92,6 +104,8 @@ const panel = {
   groups: new Map(), // priority group id -> {name_zh, name_en}
   waiting: [], // waiting tickets of this window's themes (or sent to it), in queue order
   held: [], // held tickets of this window's themes
+  next: [], // the tickets this window would call next, in the policy's order, with the rule
+  rating: null, // GET .../rating-request: {ticket (asked, waiting for it), rateable}
   waitingSeen: null, // the last `state` waiting counts, to notice a change
   busy: false, // a press is on its way: every button waits
   generation: 0, // bumped by each answered press: a read begun before it is stale
@@ -137,10 +151,12 @@ async function readWindow() {
     }
     throw error;
   }
-  const [ticket, waiting, held] = await Promise.all([
+  const [ticket, waiting, held, next, rating] = await Promise.all([
     view.ticket ? fetchJson(`/api/v1/tickets/${encodeURIComponent(view.ticket.id)}`) : null,
     fetchJson("/api/v1/tickets?status=waiting"),
     fetchJson("/api/v1/tickets?status=held"),
+    fetchJson(`${windowUrl}/next?count=${NEXT_SHOWN}`),
+    fetchJson(`${windowUrl}/rating-request`),
   ]);
   if (generation !== panel.generation) {
     scheduleRefresh(); // a press was answered meanwhile: its answer is newer than this read
@@ -150,6 +166,8 @@ async function readWindow() {
   panel.ticket = ticket;
   panel.waiting = waiting.filter((t) => servesHere(view, t));
   panel.held = held.filter((t) => view.themes.includes(t.theme));
+  panel.next = next.tickets;
+  panel.rating = rating;
   render();
 }
 
@@ -235,10 +253,13 @@ async function postOnce(path, body, key) {
         Accept: "application/json",
         "Content-Type": "application/json",
         "Idempotency-Key": key,
-        "X-Actor": `window:${windowId}`,
+        "X-CSRF-Token": csrfToken(),
       },
       body: JSON.stringify(body ?? {}),
     });
+    if (response.status === 401) {
+      location.assign(signInUrl()); // the clerk's session ended (idle, or another clerk here)
+    }
     if (response.status === 204) {
       return { status: 204, body: null };
     }
@@ -374,6 +395,12 @@ const ACTIONS = {
       });
     }
   },
+  rating: () =>
+    press(`${windowUrl}/rating-request`, {}, (reply) => {
+      panel.rating = reply.body;
+      const number = reply.body?.ticket?.number ?? "";
+      say(`已请申请人为 ${number} 评价`, `The applicant is asked to rate ${number}`);
+    }),
   pause: async () => {
     const reason = await askReason("暂停服务", "Pause the window", PAUSE_REASONS, ["暂停", "Pause"]);
     if (reason !== null) {
@@ -572,7 +599,64 @@ function render() {
 
   renderTicket();
   renderButtons();
+  renderRating();
   renderWaiting();
+  renderNext();
+}
+
+/** Whether a rating can be asked for now: a ticket to rate, and not asked for already. */
+function ratingAllowed() {
+  const rating = panel.rating;
+  if (!rating || !rating.rateable) {
+    return false;
+  }
+  return !rating.ticket || rating.ticket.id !== rating.rateable.id;
+}
+
+function renderRating() {
+  const state = document.getElementById("rating-state");
+  const asked = panel.rating?.ticket ?? null;
+  state.hidden = asked === null;
+  if (asked !== null) {
+    state.replaceChildren(
+      `等待评价 · ${asked.number} `,
+      h("span", { class: "en", lang: "en" }, `Waiting for a rating of ${asked.number}`),
+    );
+  }
+}
+
+function renderNext() {
+  const list = document.getElementById("next-list");
+  list.replaceChildren(
+    ...panel.next.map((t) =>
+      h(
+        "li",
+        { "data-ticket": t.id, "data-number": t.number, "data-rule": t.rule },
+        h("span", { class: "number" }, t.number),
+        h(
+          "span",
+          { class: "facts" },
+          h("span", {}, t.theme_name_zh, " ", h("span", { class: "en", lang: "en" }, t.theme_name_en)),
+          t.priority
+            ? h(
+                "span",
+                { class: "tag" },
+                `优先 ${panel.groups.get(t.priority)?.name_zh ?? t.priority} `,
+                h("span", { class: "en", lang: "en" }, panel.groups.get(t.priority)?.name_en ?? ""),
+              )
+            : null,
+          h(
+            "span",
+            { class: "rule" },
+            RULE_ZH[t.rule] ?? t.rule,
+            " ",
+            h("span", { class: "en", lang: "en" }, t.explanation),
+          ),
+        ),
+      ),
+    ),
+  );
+  document.getElementById("next-none").hidden = panel.next.length > 0;
 }
 
 function renderTicket() {
@@ -639,8 +723,9 @@ function renderButtons() {
   const allowed = ALLOWED[panel.window.status] ?? [];
   for (const button of document.querySelectorAll("#actions button[data-action]")) {
     const action = button.dataset.action;
-    // "rating": the rating pad asks by itself after a finish; there is nothing to send.
-    button.disabled = panel.busy || action === "rating" || !allowed.includes(action);
+    // "rating": a ticket in service, or finished here and not rated, and not asked for yet.
+    const possible = action === "rating" ? ratingAllowed() : allowed.includes(action);
+    button.disabled = panel.busy || !possible;
     button.setAttribute("aria-busy", panel.busy ? "true" : "false");
   }
   for (const button of document.querySelectorAll("#held-list button")) {
@@ -765,6 +850,13 @@ const handlers = { state: onState };
 for (const name of HALL_EVENTS) {
   handlers[name] = scheduleRefresh;
 }
+handlers.TicketRated = (data) => {
+  const asked = panel.rating?.ticket;
+  if (asked && asked.id === data.ticket_id) {
+    say(`${asked.number} 已收到评价`, `${asked.number} has been rated`);
+  }
+  scheduleRefresh();
+};
 
 const stream = new LiveStream("/api/v1/events", handlers, {
   prepare: readHall,
@@ -772,4 +864,5 @@ const stream = new LiveStream("/api/v1/events", handlers, {
   onLost: () => showLink("reconnecting"),
 });
 
+showSignedIn(document.getElementById("signed-in"));
 stream.start();
