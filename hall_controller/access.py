@@ -219,6 +219,9 @@ class AccessControl:
         self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign-in")
         self._sweeper: asyncio.Task[None] | None = None
         self._saving = asyncio.Lock()
+        # Sign-ins are checked one at a time (the verifier is one thread anyway), so that each
+        # attempt meets the lock that the attempts before it set: a burst cannot outrun it.
+        self._signing_in = asyncio.Lock()
 
     @classmethod
     def nobody(cls, service: HallService) -> AccessControl:
@@ -237,13 +240,16 @@ class AccessControl:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="access-sweeper")
 
     async def close(self) -> None:
-        """Stop the sweeper and the verifier thread."""
-        if self._sweeper is not None:
+        """Stop the sweeper and the verifier thread, and keep when each session was last used."""
+        self._verifier.shutdown(wait=False, cancel_futures=True)
+        if self._sweeper is not None:  # started: the sessions in memory are the whole truth
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
-        self._verifier.shutdown(wait=False, cancel_futures=True)
+            # The file is written at sign-ins and sign-outs only; without this a session in
+            # use but not since the last of those would count as idle after a restart.
+            await self._save()
 
     # ----------------------------------------------------------------- signing in
 
@@ -258,6 +264,18 @@ class AccessControl:
         remote: str,
     ) -> tuple[str, Principal]:
         """Check a sign-in and open a session: (the session token, who signed in)."""
+        async with self._signing_in:
+            return await self._sign_in(role, account, secret, window, kiosk, remote)
+
+    async def _sign_in(
+        self,
+        role: SignInRole | None,
+        account: str,
+        secret: str,
+        window: str | None,
+        kiosk: str | None,
+        remote: str,
+    ) -> tuple[str, Principal]:
         now = self._clock()
         account_key, address_key = f"account:{account[:64]}", f"address:{remote}"
         wait = self._throttle.wait_s((account_key, address_key), now)
@@ -425,7 +443,10 @@ class AccessControl:
 
     def csrf_matches(self, token: str, presented: str) -> bool:
         """Whether a request's X-CSRF-Token belongs to its session."""
-        return hmac.compare_digest(self.csrf_token(token), presented)
+        # As bytes: compare_digest refuses a str that is not ASCII, and a header may be anything.
+        return hmac.compare_digest(
+            self.csrf_token(token).encode(), presented.encode("utf-8", "surrogatepass")
+        )
 
     async def sign_out(self, token: str) -> bool:
         """End a session; False when there was none."""
@@ -467,6 +488,8 @@ class AccessControl:
             account is not None
             and session.role in account.roles
             and _tag(account.password_hash or "") == session.secret_tag
+            # A clerk taken off a window is signed out there.
+            and (account.windows is None or session.window in account.windows)
         )
 
     async def _end(self, session: Session, reason: str) -> None:
@@ -519,11 +542,34 @@ def _tag(secret_hash: str) -> str:
     return hashlib.sha256(secret_hash.encode()).hexdigest()[:16]
 
 
+# Each stored field's types: a file that parses but holds anything else is unreadable.
+_SESSION_FIELDS: dict[str, tuple[type, ...]] = {
+    "token_hash": (str,),
+    "account": (str,),
+    "role": (str,),
+    "window": (str, type(None)),
+    "kiosk": (str, type(None)),
+    "signed_in_at": (int, float),
+    "expires_at": (int, float),
+    "idle_s": (int, float, type(None)),
+    "secret_tag": (str,),
+    "last_seen": (int, float),
+}
+
+
 def _read_sessions(path: Path) -> list[Session]:
     """The stored sessions; none when the file is missing or unreadable (all sign in again)."""
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
-        return [Session(**row) for row in rows]
+        sessions = [Session(**row) for row in rows]
+        for session in sessions:
+            for name, types in _SESSION_FIELDS.items():
+                value = getattr(session, name)
+                if isinstance(value, bool) or not isinstance(value, types):
+                    raise TypeError(f"{name} is {value!r}")
+            if session.role not in SIGN_IN_ROLES:
+                raise ValueError(f"no role {session.role!r}")
+        return sessions
     except FileNotFoundError:
         return []
     except (OSError, ValueError, TypeError) as exc:

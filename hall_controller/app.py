@@ -354,11 +354,12 @@ async def start_controller(
     actual = int(addresses[0][1]) if addresses else bind_port
     url = f"{'https' if tls else 'http'}://{bind_host}:{actual}"
     if tls is None and bind_host not in ("127.0.0.1", "localhost", "::1"):
-        # Browsers drop Secure cookies on plain HTTP from another address: nobody could sign in.
+        # Sign-in still works (the cookies are Secure only over TLS or on the box itself), but
+        # PINs, passwords and session cookies would cross the hall's network in the clear.
         log.warning(
             "serving_without_tls",
             host=bind_host,
-            advice="set [server] tls_cert and tls_key: sign-in cookies are Secure",
+            advice="set [server] tls_cert and tls_key: PINs and sessions travel in the clear",
         )
     log.info("listening", url=url, port=actual, hall=hall.id, data_dir=str(data_dir))
     controller = Controller(service, event_log, runner, url, stopped, kiosks)

@@ -8,6 +8,7 @@ of the day), so they fold the day's durable events, reading only those after the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import statistics
 from collections import Counter
@@ -26,6 +27,7 @@ WAIT_WARNING_SHARE = 0.8
 # Device states that raise an alert, and how serious each is.
 DEVICE_ALERT_LEVELS = {"lost": "critical", "alert": "warning"}
 _LEVEL_ORDER = {"critical": 0, "warning": 1}
+PRINTER_KIND = "ticket_printer"
 # Tickets that were never issued (a print not confirmed, or that failed) count nowhere.
 _NOT_ISSUED = frozenset({TicketStatus.PRINTING, TicketStatus.VOIDED})
 
@@ -413,9 +415,16 @@ class HallWatch:
             else:
                 zh = f"设备 {device}{at_zh} 报警{problem}"
                 en = f"Device {device}{at_en} reports a problem{problem.replace('：', ': ')}"
+            cause = f"{health['state']}:{int(since)}"
+            if health["state"] == "alert" and health.get("kind") == PRINTER_KIND:
+                # A printer stays in alert, since the same moment, when "paper low" becomes
+                # "paper out": a new paper or cover status is a new alert to acknowledge. (Other
+                # devices keep each failure's own words there: keyed by them, alerts would pile.)
+                status = str(health.get("last_error")).encode()
+                cause += ":" + hashlib.sha256(status).hexdigest()[:8]
             out.append(
                 self._alert(
-                    f"device:{device}:{health['state']}:{int(since)}",
+                    f"device:{device}:{cause}",
                     "device",
                     level,
                     since,

@@ -24,6 +24,10 @@ def redact(text: str) -> str:
     return _ID_NUMBER.sub(lambda m: (m.group(1) or "") + "*" * 8 + (m.group(2) or "*" * 7), text)
 
 
+# Left as they are: the renderer formats the exception, and structlog's own bookkeeping.
+_RAW = frozenset({"exc_info", "_record", "_from_structlog"})
+
+
 def _redact_personal_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -31,6 +35,13 @@ def _redact_personal_data(
     for key, value in list(event_dict.items()):
         if isinstance(value, str):
             event_dict[key] = redact(value)
+        elif value is not None and not isinstance(value, bool | float) and key not in _RAW:
+            # A dict, a list, an exception or an 18-digit int renders its text as it is: one
+            # that holds an ID number is logged as that text, masked.
+            text = str(value) if isinstance(value, int) else repr(value)
+            masked = redact(text)
+            if masked != text:
+                event_dict[key] = masked
     return event_dict
 
 

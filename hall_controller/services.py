@@ -57,6 +57,9 @@ SNAPSHOT_QUIET_S = 1.0
 SNAPSHOT_DEFERRED_UP_TO = 4
 # How long the hall display waits for a call's audio to be rendered.
 CALL_AUDIO_TIMEOUT_S = 20.0
+# A display asks for a call's audio as the call is made (or soon after, from its backlog):
+# calls older than this, other than a window's latest, are not rendered for screens.
+CALL_AUDIO_RECENT_S = 600.0
 
 Clock = Callable[[], float]
 
@@ -589,13 +592,19 @@ class HallService:
         return {"window": window.id, "ticket": brief(asked), "rateable": brief(rateable)}
 
     async def call_audio(self, ticket: str, window_id: str) -> bytes:
-        """The WAV of a call made today (that ticket at that window), in the edge box's voice;
-        NotFound when there was no such call or the controller has no voice for screens."""
+        """The WAV of a recent call (that ticket at that window: the window's latest, or made
+        in the last 10 minutes), in the edge box's voice; NotFound when there was no such call,
+        it is older, or the controller has no voice for screens."""
         hall = self.current()
         called = hall.ticket(ticket)
         window = hall.window(window_id)
         if called.called_at is None or called.window != window.id:
             raise NotFound(f"ticket {called.number} was not called to window {window.id}")
+        latest = hall.last_called.get(window.id) == called.id
+        if not latest and self._clock() - called.called_at > CALL_AUDIO_RECENT_S:
+            # The address is public: an old call is not rendered again, so walking it through
+            # the day's calls cannot keep espeak-ng (and the lock the speakers share) busy.
+            raise NotFound(f"the call of {called.number} to window {window.id} is over")
         if self.voice is None:
             raise NotFound("this controller renders no call audio: screens use their own voice")
         try:

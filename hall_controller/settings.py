@@ -760,6 +760,7 @@ def _read_kiosks(r: Reader, data: Mapping[str, object]) -> tuple[tuple[Kiosk, ..
     tables = r.tables(data, "kiosks", required=False) or []
     kiosks: list[Kiosk] = []
     tokens: dict[str, str] = {}
+    token_paths: dict[str, str] = {}
     first: dict[str, str] = {}
     for index, value in enumerate(tables):
         path = f"kiosks[{index}]"
@@ -775,12 +776,24 @@ def _read_kiosks(r: Reader, data: Mapping[str, object]) -> tuple[tuple[Kiosk, ..
             )
             continue
         token_hash = r.optional(table, path, "token_hash", _TOKEN_HASH, "")
+        if token_hash and token_hash in token_paths:
+            r.report(f"{path}.token_hash", _shared_token(token_paths[token_hash]))
+            continue
         if kiosk_id is not None and name_zh is not None and name_en is not None:
             first[kiosk_id] = path
             kiosks.append(Kiosk(kiosk_id, name_zh, name_en))
             if token_hash:
                 tokens[kiosk_id] = token_hash
+                token_paths[token_hash] = path
     return tuple(kiosks), tokens
+
+
+def _shared_token(owner: str) -> str:
+    # One token for two kiosks or systems would let each sign in as the other.
+    return (
+        f"the same token as {owner}; "
+        "each kiosk and system has its own (`hall-controller new-token`)"
+    )
 
 
 def _read_access(
@@ -794,6 +807,7 @@ def _read_access(
         r.report("access.session_idle", "expected at most session_max")
     accounts: list[Account] = []
     first: dict[str, str] = {}
+    token_owners = {token: f"kiosk {quote(kiosk)}" for kiosk, token in kiosk_tokens.items()}
     for index, value in enumerate(r.tables(data, "accounts", required=False) or []):
         path = f"accounts[{index}]"
         account = _read_account(r, value, path, windows)
@@ -805,6 +819,11 @@ def _read_access(
                 f"duplicate account id {quote(account.id)}; {first[account.id]} has it",
             )
             continue
+        if account.token_hash is not None:
+            if account.token_hash in token_owners:
+                r.report(f"{path}.token_hash", _shared_token(token_owners[account.token_hash]))
+                continue
+            token_owners[account.token_hash] = path
         first[account.id] = path
         accounts.append(account)
     return AccessSettings(

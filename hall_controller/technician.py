@@ -26,8 +26,9 @@ from .services import HallService
 
 log = structlog.get_logger("hall_controller.technician")
 
-# A profile's name is its file name without .toml: no folders, no hidden files.
-PROFILE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,62}[a-z0-9]$|^[a-z0-9]$")
+# A profile's name is its file name without .toml: no folders, no hidden files. Matched whole
+# (fullmatch: "$" alone would let a name end in a line break).
+PROFILE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,62}[a-z0-9]|[a-z0-9]")
 MAX_PROFILE_CHARS = 12_000  # the longest shipped profile is 1.5 KB
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_LIMIT = 500
@@ -118,7 +119,7 @@ class TechnicianService:
     # ----------------------------------------------------------------- profiles
 
     def _path(self, name: str) -> Path:
-        if not PROFILE_NAME.match(name):
+        if not PROFILE_NAME.fullmatch(name):
             raise InvalidCommand(
                 f'"{name}" is no profile name: lowercase letters, digits, "-", "_" and "."',
                 profile=name,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -10,13 +13,23 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from test_api import T0, Api, Clock, running_api
+from test_sse import EventStream
 from yarl import URL
 
-from hall_controller.access import ACCOUNT_FAILURES, LoginThrottle
+from hall_controller.access import (
+    ACCOUNT_FAILURES,
+    SESSIONS_FILE,
+    LoginThrottle,
+    Principal,
+    SignInFailed,
+    TooManyAttempts,
+)
 from hall_controller.services import WINDOW_ACTIONS
 from hall_controller.settings import load_settings
 from hall_controller.web.access import ACCESS_KEY, allowed_roles
+from hall_controller.web.validation import PRINCIPAL_KEY, actor_of
 
 from accounts import AUTH, DEMO_CLERK, DEMO_KIOSK_TOKENS, DEMO_MANAGER, DEMO_TECHNICIAN
 
@@ -180,6 +193,23 @@ async def test_repeated_failures_lock_the_account_then_a_correct_pin_works_again
     await browser.sign_in({"role": "staff", "account": account, "secret": pin, "window": "1"})
 
 
+async def test_sign_ins_sent_all_at_once_cannot_outrun_the_lock(api: Api) -> None:
+    assert api.controller is not None
+    access = api.controller.runner.app[ACCESS_KEY]
+    account, pin = DEMO_CLERK
+
+    async def attempt(secret: str) -> object:
+        return await access.sign_in(
+            role="staff", account=account, secret=secret, window="1", kiosk=None, remote="192.0.2.7"
+        )
+
+    # Guesses sent together are checked one after another, each against the lock as it stands.
+    wrong = [attempt(str(1000 + n)) for n in range(ACCOUNT_FAILURES)]
+    results = await asyncio.gather(*wrong, attempt(pin), return_exceptions=True)
+    assert all(isinstance(r, SignInFailed) for r in results[:-1]), results
+    assert isinstance(results[-1], TooManyAttempts), results[-1]
+
+
 def test_locks_grow_for_repeat_offenders_and_stay_bounded() -> None:
     throttle = LoginThrottle()
     now = 1000.0
@@ -205,6 +235,45 @@ async def test_a_session_survives_a_restart_and_ends_when_signed_out(api: Api) -
     assert (await manager.send("GET", "/api/v1/audit"))[0] == 401
     ends = [(a, d["reason"]) for t, a, d in await audit(api) if t == "SignedOut"]
     assert ends == [("manager:wang.li", "signed out")]
+
+
+async def test_a_session_in_use_survives_a_restart_after_a_quiet_spell(api: Api) -> None:
+    manager = await signed_in(api, "manager")
+    api.clock.advance(3600)
+    assert (await manager.send("GET", "/api/v1/audit"))[0] == 200
+    # Two hours since the sign-in, one since the manager's last request: still signed in.
+    api.clock.advance(3600 + 60)
+    await api.restart()
+    assert (await manager.send("GET", "/api/v1/audit"))[0] == 200
+
+
+async def test_a_clerk_taken_off_a_window_is_signed_out_there(api: Api) -> None:
+    clerk = await signed_in(api, "staff", window="1")
+    assert (await clerk.send("POST", "/api/v1/windows/1/open"))[0] == 200
+    access = api.settings.access
+    accounts = tuple(
+        dataclasses.replace(a, windows=frozenset({"2", "3"})) if a.id == DEMO_CLERK[0] else a
+        for a in access.accounts
+    )
+    api.settings = dataclasses.replace(
+        api.settings, access=dataclasses.replace(access, accounts=accounts)
+    )
+    await api.restart()
+    assert (await clerk.send("POST", "/api/v1/windows/1/pause", {"reason": "x"}))[0] == 401
+
+
+async def test_a_damaged_sessions_file_signs_everyone_out_and_the_hall_still_starts(
+    api: Api,
+) -> None:
+    manager = await signed_in(api, "manager")
+    await api.stop()
+    path = api.data_dir / SESSIONS_FILE
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    rows[0]["expires_at"] = "tomorrow"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    await api.start()
+    assert (await manager.send("GET", "/api/v1/audit"))[0] == 401
+    await signed_in(api, "manager")
 
 
 async def test_an_idle_session_expires_and_the_end_is_audited(api: Api) -> None:
@@ -279,6 +348,15 @@ async def test_a_browser_write_needs_its_csrf_token_and_our_origin(api: Api) -> 
     assert (await manager.send("GET", "/api/v1/audit", csrf=False))[0] == 200
 
 
+async def test_a_malformed_origin_or_csrf_token_is_refused_not_an_error(api: Api) -> None:
+    manager = await signed_in(api, "manager")
+    manager.origin = "http://["
+    assert (await manager.send("POST", "/api/v1/windows/1/open"))[0] == 403
+    manager.origin = None
+    manager.cookies["hc_csrf"] = "é" * 32
+    assert (await manager.send("POST", "/api/v1/windows/1/open"))[0] == 403
+
+
 async def test_a_system_token_needs_no_csrf_and_may_name_its_actor(api: Api) -> None:
     await api.post("/api/v1/windows/1/open", headers={"X-Actor": "pad:w1"})
     assert [a for t, a, _ in await audit(api) if t == "WindowOpened"] == ["pad:w1"]
@@ -310,6 +388,64 @@ async def test_a_browser_session_cannot_claim_another_actor(api: Api) -> None:
     assert [a for t, a, _ in await audit(api) if t == "WindowPaused"] == ["staff:zhang.min"]
 
 
+def test_only_a_system_s_token_may_name_another_actor() -> None:
+    nobody = make_mocked_request("POST", "/api/v1/session", headers={"X-Actor": "staff:zhang.min"})
+    nobody[PRINCIPAL_KEY] = None
+    assert actor_of(nobody) != "staff:zhang.min"
+    system = make_mocked_request("POST", "/api/v1/windows/1/open", headers={"X-Actor": "pad:w1"})
+    system[PRINCIPAL_KEY] = Principal("bridge", frozenset({"staff"}), via="token")
+    assert actor_of(system) == "pad:w1"
+
+
+async def test_the_public_event_stream_carries_no_sign_ins(api: Api) -> None:
+    async with (
+        aiohttp.ClientSession() as anonymous,
+        anonymous.get(api.url + "/api/v1/events") as response,
+    ):
+        stream = EventStream(response)
+        first = await stream.next()
+        assert first is not None
+        assert first.event == "state"
+        await Browser(api).sign_in({"account": "no.such.person", "secret": "guess"}, 401)
+        await Browser(api).sign_in({"account": DEMO_MANAGER[0], "secret": "guess"}, 401)
+        manager = await signed_in(api, "manager")
+        await manager.send("DELETE", "/api/v1/session")
+        await api.issue("social")
+        # Whether an account exists, who signs in and from where is for the audit trail only.
+        assert [m.event for m in await stream.until("TicketIssued")] == ["TicketIssued"]
+    kinds = [t for t, _, _ in await audit(api)]
+    assert kinds.count("SignInRefused") == 2
+    assert "SignedIn" in kinds
+    assert "SignedOut" in kinds
+
+
+async def test_a_hall_display_gets_no_actors_reasons_or_alerts_and_staff_get_them_whole(
+    api: Api,
+) -> None:
+    await api.issue("social")
+    await api.post("/api/v1/windows/1/open")
+    async with (
+        aiohttp.ClientSession() as anonymous,
+        anonymous.get(api.url + "/api/v1/events") as public_response,
+        api.session.get(api.url + "/api/v1/events") as staff_response,
+    ):
+        public, staff = EventStream(public_response), EventStream(staff_response)
+        for stream in (public, staff):
+            assert (await stream.next()) is not None  # the state
+        await api.post("/api/v1/tickets/A001/cancel", {"reason": "左脚受伤，家属代办"})
+        await api.post("/api/v1/kiosks/k1/help", expect=202)
+        await api.post("/api/v1/windows/1/pause", {"reason": "meeting"})
+        seen_public = await public.until("WindowPaused")
+        seen_staff = await staff.until("WindowPaused")
+    assert [m.event for m in seen_public] == ["TicketCancelled", "WindowPaused"]
+    assert [m.event for m in seen_staff] == ["TicketCancelled", "HelpRequested", "WindowPaused"]
+    for message in seen_public:
+        assert "actor" not in message.data
+        assert "reason" not in message.data
+    cancelled = seen_staff[0].data
+    assert (cancelled["reason"], cancelled["actor"]) == ("左脚受伤，家属代办", "token:tests")
+
+
 async def test_a_page_that_needs_a_sign_in_sends_the_browser_to_the_sign_in_page(
     api: Api,
 ) -> None:
@@ -330,6 +466,8 @@ async def test_a_page_that_needs_a_sign_in_sends_the_browser_to_the_sign_in_page
 MUST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/audit"): frozenset({"manager"}),
     ("POST", "/api/v1/windows/{window}/call"): frozenset({"staff", "manager"}),
+    # A kiosk issues at itself only, through its printer (never another channel or an appointment).
+    ("POST", "/api/v1/tickets"): frozenset({"staff", "manager"}),
     ("POST", "/api/v1/devices/{device}/learn"): frozenset({"technician"}),
     ("POST", "/api/v1/kiosks/{kiosk}/tickets"): frozenset({"kiosk", "manager"}),
     ("GET", "/api/v1/kiosks/{kiosk}/events"): frozenset({"kiosk", "manager"}),
@@ -434,6 +572,7 @@ async def test_staff_and_kiosks_are_held_to_their_own_window_and_kiosk(walker: W
     assert await _status_of(walker, "manager", "POST", "/api/v1/windows/{window}/call") != 403
     assert await _status_of(walker, "kiosk", "POST", "/api/v1/kiosks/{kiosk}/tickets") == 403
     assert await _status_of(walker, "kiosk", "GET", "/api/v1/kiosks/{kiosk}/events") == 403
+    assert await _status_of(walker, "kiosk", "POST", "/api/v1/tickets") == 403
 
 
 async def test_every_signed_in_role_can_sign_out(walker: Walker) -> None:

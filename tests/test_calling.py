@@ -84,6 +84,12 @@ async def test_an_emergency_stops_new_tickets_everywhere_until_it_ends(api: Api)
         "by": "manager:chen",
     }
     assert await api.get("/api/v1/emergency") == declared
+    # The public see what is happening, not which account declared it.
+    async with (
+        aiohttp.ClientSession() as anonymous,
+        anonymous.get(api.url + "/api/v1/emergency") as reply,
+    ):
+        assert await reply.json() == {**declared, "by": None}
     state = (await api.get("/api/v1/hall"))["state"]
     assert state["emergency"] == {
         "message": "请沿绿色通道有序离开大厅",
@@ -346,6 +352,32 @@ async def test_a_call_is_served_as_audio_only_for_a_call_that_was_made(api: Api)
     async with api.session.get(api.url + "/api/v1/voice/call.wav?ticket=B001") as reply:
         assert reply.status == 422
     assert voice.asked == [("B001", "3")]
+
+
+async def test_only_a_recent_call_or_the_windows_latest_is_rendered(api: Api) -> None:
+    """The address is public: walking it through the day's calls must not keep espeak-ng (and
+    the lock the hall's speakers share) busy all day, so an old call is not rendered again."""
+    assert api.controller is not None
+    voice = FakeVoice()
+    api.controller.service.voice = voice
+    await api.issue("police")
+    await api.issue("police")
+    await api.post("/api/v1/windows/3/open")
+    await api.post("/api/v1/windows/3/call")  # B001
+    await api.post("/api/v1/windows/3/finish")
+    await api.post("/api/v1/windows/3/call")  # B002
+
+    def url(number: str) -> str:
+        return f"{api.url}/api/v1/voice/call.wav?ticket={number}&window=3"
+
+    async with api.session.get(url("B001")) as reply:
+        assert reply.status == 200  # a call of a moment ago, still in a display's backlog
+    api.clock.advance(11 * 60)
+    async with api.session.get(url("B001")) as reply:
+        assert reply.status == 404
+    async with api.session.get(url("B002")) as reply:
+        assert reply.status == 200  # the window's latest call: a recall says it again
+    assert voice.asked == [("B001", "3"), ("B002", "3")]
 
 
 # ----------------------------------------------------------------- a window's next tickets

@@ -442,6 +442,55 @@ async def test_alerts_for_a_wait_over_target_and_a_lost_device(api: Api) -> None
     assert [a["kind"] for a in await api.get("/api/v1/alerts")] == ["device"]
 
 
+class KioskPrinter:
+    """A kiosk printer in alert since T0 + 5 for `problem` (a printer stays in its alert
+    state, with the same `since`, when "paper low" becomes "paper out")."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def health(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": "k1-printer",
+                "kind": "ticket_printer",
+                "state": "alert",
+                "since": API_T0 + 5,
+                "window": None,
+                "last_error": self.problem,
+            }
+        ]
+
+    def learn_remote(self, device_id: str, window: str | None) -> None:
+        raise KeyError(device_id)
+
+
+async def test_a_device_problem_that_changes_is_a_new_alert_after_an_acknowledgement(
+    api: Api,
+) -> None:
+    assert api.controller is not None
+    printer = KioskPrinter("paper low")
+    api.controller.service.devices = printer
+    [low] = await api.get("/api/v1/alerts")
+    assert low["text_en"] == "Device k1-printer reports a problem: paper low"
+    await api.post(f"/api/v1/alerts/{low['id']}/ack", {"note": "a roll is on its way"})
+    assert (await api.get("/api/v1/overview"))["alerts"] == 0
+
+    # The paper runs out: the kiosk prints no more, and the tablet must say so again.
+    printer.problem = "paper out"
+    [out] = await api.get("/api/v1/alerts")
+    assert out["text_en"] == "Device k1-printer reports a problem: paper out"
+    assert out["acknowledged"] is None
+    assert out["id"] != low["id"]
+    assert (await api.get("/api/v1/overview"))["alerts"] == 1
+
+    # The same problem read again is the alert already acknowledged, not a new one.
+    printer.problem = "paper low"
+    [again] = await api.get("/api/v1/alerts")
+    assert again["id"] == low["id"]
+    assert again["acknowledged"] is not None
+
+
 async def test_a_kiosks_help_page_reaches_the_tablets_live_and_is_acknowledged_once(
     api: Api,
 ) -> None:

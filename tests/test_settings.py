@@ -550,6 +550,32 @@ def test_a_typo_in_a_reference_does_not_also_report_the_theme_as_unserved() -> N
     ]
 
 
+def test_a_token_given_to_two_kiosks_or_systems_is_an_error() -> None:
+    # A copied token_hash line would let one kiosk or system sign in as another.
+    shared = "sha256:" + "ab" * 32
+    kiosk = '\n[[kiosks]]\nid = "{}"\nname_zh = "自助机"\nname_en = "Kiosk"\ntoken_hash = "{}"\n'
+    system = (
+        '\n[[accounts]]\nid = "{}"\nname_zh = "预约系统"\nroles = ["staff"]\ntoken_hash = "{}"\n'
+    )
+    own = "each kiosk and system has its own (`hall-controller new-token`)"
+
+    two_kiosks = BASE + kiosk.format("k1", shared) + kiosk.format("k2", shared)
+    assert text_problems(two_kiosks) == [
+        f"hall.toml: kiosks[1].token_hash: the same token as kiosks[0]; {own}"
+    ]
+    a_kiosk_and_systems = (
+        BASE
+        + kiosk.format("k1", shared)
+        + system.format("booking", "sha256:" + "cd" * 32)
+        + system.format("queue-board", shared)
+        + system.format("screens", "sha256:" + "cd" * 32)
+    )
+    assert text_problems(a_kiosk_and_systems) == [
+        f'hall.toml: accounts[1].token_hash: the same token as kiosk "k1"; {own}',
+        f"hall.toml: accounts[2].token_hash: the same token as accounts[0]; {own}",
+    ]
+
+
 # --- the file itself ------------------------------------------------------------------------------
 
 

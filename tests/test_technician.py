@@ -335,6 +335,32 @@ def test_the_log_ring_keeps_lines_after_the_id_number_is_masked() -> None:
         RECENT.clear()
 
 
+def test_the_log_ring_masks_an_id_number_inside_any_value() -> None:
+    """The redaction masks text values; the ring keeps every other value as its text too, so
+    an ID number in a dict, a list, a number or an exception is masked there as well."""
+    saved = structlog.get_config()
+    try:
+        configure_logging("info", json_lines=True)
+        RECENT.clear()
+        logger = structlog.get_logger("tests.technician")
+        logger.warning(
+            "card_failed",
+            card={"number": "11010519491231002X"},
+            numbers=["440106199001011234"],
+            raw=440106199001011234,
+            error=ValueError("bad card 11010519491231002X"),
+        )
+        [line] = RECENT.lines(10)
+        shown = " ".join(line["fields"].values())
+        for digits in ("1949123100", "1990010112", "11010519491231002X", "440106199001011234"):
+            assert digits not in shown, shown
+        assert line["fields"]["card"] == "{'number': '110105********002X'}"
+        assert line["fields"]["raw"] == "440106********1234"
+    finally:
+        structlog.configure(**saved)
+        RECENT.clear()
+
+
 def test_the_log_ring_keeps_the_newest_lines_only() -> None:
     ring = RecentLog(size=3)
     for n in range(5):
@@ -440,6 +466,10 @@ async def test_a_valid_profile_is_saved_atomically_and_in_force_at_the_next_star
     hidden = await api.request("PUT", "/api/v1/profiles/.hidden", json={"text": edited})
     assert hidden.status in (404, 422)
     assert not (device_hall.profiles / ".hidden.toml").exists()
+    # A name is all of the path's last part: a line break after a good name is no name.
+    broken = await api.request("PUT", "/api/v1/profiles/led-aa55-tall%0A", json={"text": edited})
+    assert broken.status == 422, broken.text
+    assert sorted(p.name for p in device_hall.profiles.iterdir() if "\n" in p.name) == []
 
 
 def test_a_broken_saved_profile_could_never_reach_the_folder(tmp_path: Path) -> None:

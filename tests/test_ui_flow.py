@@ -134,18 +134,24 @@ async def test_an_elderly_applicant_goes_from_the_kiosk_to_the_window_and_rates_
     await screens.screenshot(panel, "flow-8-window-finished")
     await screens.screenshot(status, "flow-9-status-finished")
 
-    # 8. The applicant rates the service on the window's rating pad.
+    # 8. The clerk asks for a rating: the window's rating pad asks, and the applicant rates.
+    await panel.locator('button[data-action="rating"]').click()
+    await expect(panel.locator("#rating-state")).to_have_text(
+        "等待评价 · A001 Waiting for a rating of A001"
+    )
     rated = await served_hall.post(
         f"/api/v1/tickets/{ticket['id']}/rating", {"score": 5}, headers={"X-Actor": "pad:3"}
     )
     assert rated["rating"] == 5
+    await expect(panel.locator("#rating-state")).to_be_hidden()
 
     # 9. The audit trail holds the whole visit, the rating last.
     trail = (await served_hall.get("/api/v1/audit?ticket=A001"))["events"]
-    assert [(e["type"], e["actor"]) for e in trail][-4:] == [
+    assert [(e["type"], e["actor"]) for e in trail][-5:] == [
         ("TicketCalled", "staff:zhang.min"),
         ("ServiceStarted", "staff:zhang.min"),
         ("ServiceFinished", "staff:zhang.min"),
+        ("RatingRequested", "staff:zhang.min"),
         ("TicketRated", "pad:3"),
     ]
     assert trail[-1]["data"]["score"] == 5

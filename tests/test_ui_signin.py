@@ -81,3 +81,44 @@ async def test_a_signed_in_user_sees_who_they_are_and_can_sign_out(
     await expect(page.locator("#signed-in")).to_be_hidden()
     trail = await served_hall.get("/api/v1/audit")
     assert ("SignedOut", "manager:wang.li") in [(e["type"], e["actor"]) for e in trail["events"]]
+
+
+async def test_someone_signed_in_can_sign_in_again_as_someone_else(
+    served_hall: Api, screens: Screens
+) -> None:
+    # A technician handed the manager's tablet: the page for it sends them to sign in.
+    page = await screens.open(f"{served_hall.url}/login?next=/manager", role="technician")
+    await expect(page.locator("#signed-in-text")).to_contain_text("陈刚")
+    await page.locator("#account").fill("wang.li")
+    await page.locator("#secret").fill("manager-demo")
+    await page.locator("#submit").click()
+    await page.wait_for_url(f"{served_hall.url}/manager")
+    trail = await served_hall.get("/api/v1/audit")
+    assert ("SignedIn", "manager:wang.li") in [(e["type"], e["actor"]) for e in trail["events"]]
+
+
+@pytest.mark.parametrize(
+    "next_",
+    ["https://evil.example/", "//evil.example/", "/%5Cevil.example/", "/%09/evil.example/"],
+)
+async def test_the_sign_in_page_returns_only_to_this_controller(
+    served_hall: Api, screens: Screens, next_: str
+) -> None:
+    page = await screens.open(f"{served_hall.url}/login?next={next_}", role="manager")
+    await expect(page.locator("#signed-in")).to_be_visible()
+    assert await page.locator("#continue").get_attribute("href") == "/"
+
+
+async def test_the_sign_in_page_keeps_a_page_of_this_controller_to_return_to(
+    served_hall: Api, screens: Screens
+) -> None:
+    page = await screens.open(f"{served_hall.url}/login?next=/%5C127.0.0.1:9/")
+    await page.locator("#account").fill("wang.li")
+    await page.locator("#secret").fill("manager-demo")
+    await page.locator("#submit").click()
+    await page.wait_for_url(f"{served_hall.url}/")
+    page = await screens.open(
+        f"{served_hall.url}/login?next=%2Fwindow%2F3%3Fview%3Dqueue", role="staff", window="3"
+    )
+    await expect(page.locator("#signed-in")).to_be_visible()
+    assert await page.locator("#continue").get_attribute("href") == "/window/3?view=queue"

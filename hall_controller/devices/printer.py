@@ -512,7 +512,9 @@ class EscposPrinter(SupervisedDevice):
     async def print_test(self) -> TestFired:
         """A technician's test ticket ("测试 TEST"), printed and confirmed like an applicant's;
         PrintFailed as print_ticket."""
-        issued = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.context.clock()))
+        # The box's own clock and zone, said outright: a test ticket checks the printer, and
+        # the printer does not know the hall's time zone (an applicant's ticket gets hall time).
+        issued = time.strftime("%Y-%m-%d %H:%M %z", time.localtime(self.context.clock()))
         profile = self.config.profile
         ticket = TicketPrint(
             hall_name=TEST_TEXT,

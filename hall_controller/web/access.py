@@ -179,7 +179,11 @@ def _check_origin(request: web.Request) -> None:
         if fetch_site in ("cross-site", "same-site"):
             raise AccessRefused("cross-site requests are refused")
         return
-    if URL(origin).host != request.url.host or URL(origin).port != request.url.port:
+    try:
+        source = URL(origin)
+    except ValueError:
+        raise AccessRefused("a malformed Origin is refused") from None
+    if source.host != request.url.host or source.port != request.url.port:
         raise AccessRefused(f"requests from {origin} are refused")
 
 

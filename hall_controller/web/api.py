@@ -32,7 +32,7 @@ from hall_controller.web.broadcast import ScreenBroadcast, dumps, sse_frame
 from hall_controller.web.metrics import render_metrics
 
 from . import access, calling, manager, technician
-from .access import ACCESS_KEY, access_middleware, allow, require_role
+from .access import ACCESS_KEY, access_middleware, allow, principal_of, require_role
 from .openapi import openapi_document
 from .pages import UI_DIR, UI_DIR_KEY, page
 from .validation import (
@@ -56,6 +56,8 @@ STATUS_EVERY_S = 1.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Seconds between periodic `state` messages on the event stream (also a keep-alive).
 STATE_INTERVAL_S = 10.0
+# Who gets the hall's events whole on /api/v1/events (a kiosk or a display gets the public ones).
+STAFF_ROLES = frozenset({"staff", "manager", "technician"})
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -285,7 +287,8 @@ async def get_audit(request: web.Request) -> web.Response:
 # ----------------------------------------------------------------- writes
 
 
-@allow("kiosk", "staff", "manager")
+# Not kiosks: a kiosk issues at itself, through its printer (POST /api/v1/kiosks/{kiosk}/tickets).
+@allow("staff", "manager")
 async def issue_ticket(request: web.Request) -> web.Response:
     """Issue a ticket for a theme, with an optional priority group or resident ID number."""
     key = idempotency_key(request)
@@ -402,11 +405,18 @@ async def window_action(request: web.Request) -> web.Response:
 
 @allow("public")
 async def event_stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: every durable hall event as it happens, and the state every 10 s."""
+    """Server-sent events: the hall's events as they happen, and the state every 10 s.
+
+    Staff, managers and technicians get each event whole; anyone else (a hall display) gets
+    the events a public screen may show, without actors, reasons or notes. Sign-ins are in
+    the audit trail only.
+    """
     service = _service(request)
+    principal = principal_of(request)
+    staff = principal is not None and bool(principal.roles & STAFF_ROLES)
     response = await _event_stream_response(request)
     try:
-        async with request.app[SCREENS_KEY].screen() as queue:
+        async with request.app[SCREENS_KEY].screen(staff=staff) as queue:
             await response.write(sse_frame("state", service.state_view()))
             while (frame := await queue.get()) is not None:
                 await response.write(frame)

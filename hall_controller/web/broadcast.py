@@ -16,6 +16,14 @@ log = structlog.get_logger("hall_controller.web")
 
 # A screen this many messages behind is cut off (it reconnects and starts afresh).
 SCREEN_BACKLOG = 2000
+# Who signs in, from where, and why a sign-in was refused (which tells whether an account
+# exists): the audit trail's, on no screen's stream.
+AUDIT_ONLY_EVENTS = frozenset({"SignedIn", "SignedOut", "SignInRefused"})
+# What a public screen (the hall display, anyone on the hall network) never gets: managers'
+# alerts and settings, and in every other event the actor and the free text people typed
+# (reasons and notes may say things about an applicant).
+STAFF_ONLY_EVENTS = frozenset({"HelpRequested", "AlertAcknowledged", "PolicyChanged"})
+PRIVATE_FIELDS = frozenset({"reason", "note", "previous", "changes", "account"})
 
 
 def dumps(value: Any) -> bytes:
@@ -38,8 +46,17 @@ def sse_frame(event: str, data: Any, event_id: int | None = None) -> bytes:
 
 
 def event_frame(item: PublishedEvent) -> bytes:
-    """A durable hall event as the screens get it."""
+    """A durable hall event as the staff's screens get it (whole, with its actor)."""
     payload = {"seq": item.seq, "type": item.type, "at": item.at, "actor": item.actor, **item.data}
+    return sse_frame(item.type, payload, event_id=item.seq)
+
+
+def public_event_frame(item: PublishedEvent) -> bytes | None:
+    """A durable hall event as a public screen gets it; None for an event it never sees."""
+    if item.type in STAFF_ONLY_EVENTS:
+        return None
+    data = {k: v for k, v in item.data.items() if k not in PRIVATE_FIELDS}
+    payload = {"seq": item.seq, "type": item.type, "at": item.at, **data}
     return sse_frame(item.type, payload, event_id=item.seq)
 
 
@@ -55,7 +72,8 @@ class ScreenBroadcast:
     def __init__(self, service: HallService, state_every_s: Callable[[], float]) -> None:
         self.service = service
         self._state_every_s = state_every_s
-        self._screens: set[asyncio.Queue[bytes | None]] = set()
+        # Each screen's queue, and whether it is a staff screen (True) or a public one.
+        self._screens: dict[asyncio.Queue[bytes | None], bool] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def __len__(self) -> int:
@@ -79,23 +97,31 @@ class ScreenBroadcast:
         self._end_all()
 
     @contextlib.asynccontextmanager
-    async def screen(self) -> AsyncIterator[asyncio.Queue[bytes | None]]:
-        """A queue of encoded messages for one screen; None: the stream has ended."""
+    async def screen(self, *, staff: bool = False) -> AsyncIterator[asyncio.Queue[bytes | None]]:
+        """A queue of encoded messages for one screen (a staff screen gets events whole);
+        None: the stream has ended."""
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(SCREEN_BACKLOG)
-        self._screens.add(queue)
+        self._screens[queue] = staff
         try:
             yield queue
         finally:
-            self._screens.discard(queue)
+            self._screens.pop(queue, None)
 
-    def send(self, frame: bytes) -> None:
-        """Hand one encoded message to every screen without ever waiting for one."""
-        for queue in list(self._screens):
+    def send(self, frame: bytes, public_frame: bytes | None = None, *, same: bool = True) -> None:
+        """Hand one encoded message to every screen without ever waiting for one.
+
+        With `same`, every screen gets `frame`; otherwise staff screens get `frame` and
+        public ones `public_frame` (nothing when it is None).
+        """
+        for queue, staff in list(self._screens.items()):
+            message = frame if same or staff else public_frame
+            if message is None:
+                continue
             try:
-                queue.put_nowait(frame)
+                queue.put_nowait(message)
             except asyncio.QueueFull:
                 # A stalled screen must not hold up the hall: cut it off; it reconnects.
-                self._screens.discard(queue)
+                self._screens.pop(queue, None)
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
                 queue.put_nowait(None)
@@ -104,8 +130,12 @@ class ScreenBroadcast:
         while True:
             async with self.service.bus.subscribe() as events:
                 while (item := await events.get()) is not None:
-                    if self._screens:
-                        self.send(event_frame(item))
+                    if self._screens and item.type not in AUDIT_ONLY_EVENTS:
+                        # Each encoded once, and only if some screen will get it.
+                        audiences = set(self._screens.values())
+                        whole = event_frame(item) if True in audiences else b""
+                        public = public_event_frame(item) if False in audiences else None
+                        self.send(whole, public, same=False)
             # The bus ended (the controller is stopping) or this relay fell behind: either
             # way the screens missed events, so they reconnect and read the state afresh.
             self._end_all()
@@ -126,7 +156,7 @@ class ScreenBroadcast:
                 self.send(sse_frame("state", self.service.state_view()))
 
     def _end_all(self) -> None:
-        screens, self._screens = self._screens, set()
+        screens, self._screens = self._screens, {}
         for queue in screens:
             with contextlib.suppress(asyncio.QueueEmpty):
                 while queue.full():

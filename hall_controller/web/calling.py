@@ -9,7 +9,7 @@ from aiohttp import web
 
 from hall_controller.services import HallService, Reply
 
-from .access import allow
+from .access import allow, principal_of
 from .broadcast import dumps
 from .openapi import _errors, _json, _obj, _path_param, _ref, _write
 from .validation import (
@@ -52,8 +52,13 @@ def _only_parameters(request: web.Request, names: tuple[str, ...]) -> None:
 
 @allow("public")
 async def get_emergency(request: web.Request) -> web.Response:
-    """Whether an emergency (or a drill) is declared, with its message, since when, by whom."""
-    return _json_reply(_service(request).emergency_view())
+    """Whether an emergency (or a drill) is declared, with its message and since when (and, for
+    staff, by whom)."""
+    view = _service(request).emergency_view()
+    principal = principal_of(request)
+    if principal is None or not principal.roles & {"staff", "manager", "technician"}:
+        view["by"] = None  # the public see what is happening, not which account declared it
+    return _json_reply(view)
 
 
 @allow("manager")

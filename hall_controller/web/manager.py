@@ -187,7 +187,7 @@ def add_routes(app: web.Application) -> None:
     from .api import SERVICE_KEY
 
     app[WATCH_KEY] = HallWatch(app[SERVICE_KEY])
-    app.router.add_get("/manager", allow("public")(page("manager.html")))
+    app.router.add_get("/manager", allow("manager")(page("manager.html")))
     app.router.add_get("/api/v1/overview", get_overview)
     for action in REASONED_WINDOW_ACTIONS:
         app.router.add_post(f"/api/v1/windows/{{window}}/{action}", window_with_reason)

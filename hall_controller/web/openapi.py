@@ -701,7 +701,8 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/events": {
             "get": {
-                "summary": "Server-sent events: every hall event, and `state` every 10 s",
+                "summary": "Server-sent events: the hall's events and `state` every 10 s; staff "
+                "get each event whole, anyone else without actors, reasons, notes and alerts",
                 "responses": {
                     "200": {
                         "description": "An endless text/event-stream",

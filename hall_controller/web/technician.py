@@ -112,7 +112,7 @@ async def get_log(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Add this screen's routes to the application."""
     # The page holds no data: everything it shows comes from the API, which needs the role.
-    app.router.add_get("/technician", allow("public")(page("technician.html")))
+    app.router.add_get("/technician", allow("technician")(page("technician.html")))
     app.router.add_get("/api/v1/devices/{device}", get_device)
     app.router.add_post("/api/v1/devices/{device}/test", test_device)
     app.router.add_get("/api/v1/profiles", list_profiles)

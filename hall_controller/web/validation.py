@@ -126,7 +126,7 @@ def actor_of(request: web.Request) -> str:
     """
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     claimed = request.headers.get("X-Actor")
-    if claimed is not None and (principal is None or principal.via == "token"):
+    if claimed is not None and principal is not None and principal.via == "token":
         if not _ACTOR_SHAPE.match(claimed):
             raise BadRequest("X-Actor must be 1-64 characters of A-Z a-z 0-9 : _ . @ -", status=400)
         return claimed

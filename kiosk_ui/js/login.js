@@ -2,12 +2,24 @@
 // a kiosk's token for /kiosk/{id}, a clerk's account and PIN at /window/{id}, an account and
 // password for the manager's and technician's screens. The server decides; this page only asks.
 
-import { fetchJson, sendJson } from "./live.js";
+import { csrfToken, fetchJson, sendJson } from "./live.js";
 
-const params = new URLSearchParams(location.search);
-// Only a path on this controller: never send a user elsewhere after signing in.
-const requested = params.get("next") || "/";
-const next = requested.startsWith("/") && !requested.startsWith("//") ? requested : "/";
+/**
+ * Only a page of this controller: never send a user elsewhere after signing in. The browser
+ * resolves the address itself, as it will when going there ("/\\host" and "/<tab>/host" lead
+ * to another host although they start with a single "/").
+ */
+function pageHere(requested) {
+  try {
+    const url = new URL(requested, location.origin);
+    if (url.origin === location.origin) return url.pathname + url.search + url.hash;
+  } catch {
+    // not an address at all
+  }
+  return "/";
+}
+
+const next = pageHere(new URLSearchParams(location.search).get("next") || "/");
 const byId = (id) => document.getElementById(id);
 
 function placeOf(path) {
@@ -88,7 +100,13 @@ async function signIn(event) {
   try {
     const response = await fetch("/api/v1/session", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      // Someone already signed in here (another role, another window) sends their session's
+      // CSRF token, as every write with a session must; nobody signed in sends an empty one.
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRF-Token": csrfToken(),
+      },
       body: JSON.stringify(body),
       cache: "no-store",
     });
