@@ -28,6 +28,7 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from .core.events import SignedIn, SignedOut, SignInRefused
 from .services import HallService
 from .settings import AccessSettings, Account
 
@@ -292,13 +293,16 @@ class AccessControl:
             )
             reason = exc.message + ("; locked for a while" if locked else "")
             log.warning("sign_in_refused", account=account[:64], remote=remote, reason=reason)
-            await self._service.record_refused_sign_in(
-                account[:64] or "-",
-                reason,
-                role=role,
-                window=window,
-                kiosk=kiosk,
-                actor=f"address:{remote}",
+            await self._service.record_access(
+                lambda at: SignInRefused(
+                    at=at,
+                    actor=f"address:{remote}",
+                    account=account[:64] or "-",
+                    role=role,
+                    window=window,
+                    kiosk=kiosk,
+                    reason=reason,
+                )
             )
             raise SignInFailed(
                 "wrong account, PIN or password, or not allowed here"
@@ -311,8 +315,15 @@ class AccessControl:
         await self._end_replaced(session)
         self._sessions[session.token_hash] = session
         await self._save()
-        await self._service.record_sign_in(
-            session.account, session.role, window=window, kiosk=kiosk, actor=principal.actor
+        await self._service.record_access(
+            lambda at: SignedIn(
+                at=at,
+                actor=principal.actor,
+                account=session.account,
+                role=session.role,
+                window=window,
+                kiosk=kiosk,
+            )
         )
         log.info("signed_in", actor=principal.actor, window=window, kiosk=kiosk, remote=remote)
         return token, principal
@@ -496,13 +507,16 @@ class AccessControl:
         if self._sessions.pop(session.token_hash, None) is None:
             return
         await self._save()
-        await self._service.record_sign_out(
-            session.account,
-            session.role,
-            reason,
-            window=session.window,
-            kiosk=session.kiosk,
-            actor=self._principal(session).actor,
+        await self._service.record_access(
+            lambda at: SignedOut(
+                at=at,
+                actor=self._principal(session).actor,
+                account=session.account,
+                role=session.role,
+                window=session.window,
+                kiosk=session.kiosk,
+                reason=reason,
+            )
         )
         log.info("signed_out", account=session.account, role=session.role, reason=reason)
 

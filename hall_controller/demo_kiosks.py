@@ -8,6 +8,7 @@ from datetime import date
 
 import structlog
 
+from hall_controller.core.bookings import BookingRequest
 from hall_controller.core.errors import DomainError
 from hall_controller.kiosks import KioskService
 from hall_controller.protocols.sam_idcard import IdCardText
@@ -28,6 +29,7 @@ async def run_kiosk_applicants(
 
     Half of them put an ID card on the reader first (a third of those are elderly, and their
     tickets come out as priority tickets); some then scan their ticket's QR code to see it.
+    Some have booked a few minutes ahead: they scan their booking code and check in.
     """
     rng = random.Random()
     readers = _by_kiosk(settings, "card_reader", hall)
@@ -37,6 +39,10 @@ async def run_kiosk_applicants(
     while True:
         await asyncio.sleep(rng.uniform(30, 120) / speed)
         kiosk = rng.choice(sorted(kiosks.kiosks))
+        scanner = scanners.get(kiosk)
+        if scanner is not None and rng.random() < 0.15:
+            await _booked_applicant(kiosks, hall, kiosk, scanner, rng.choice(themes), rng)
+            continue
         token = None
         reader = readers.get(kiosk)
         if reader is not None and rng.random() < 0.5:
@@ -56,13 +62,39 @@ async def run_kiosk_applicants(
         except (DomainError, ServiceError) as exc:
             log.info("demo_kiosk_refused", kiosk=kiosk, reason=str(exc))
             continue
-        scanner = scanners.get(kiosk)
         if scanner is not None and rng.random() < 0.3:
             url = kiosks.service.status_url(result["ticket"]["id"])
             try:
                 await hall.scan(scanner, url)
             except SimulatorError as exc:
                 log.info("demo_scan_failed", kiosk=kiosk, reason=str(exc))
+
+
+async def _booked_applicant(
+    kiosks: KioskService,
+    hall: SimulatedHall,
+    kiosk: str,
+    scanner: str,
+    theme: str,
+    rng: random.Random,
+) -> None:
+    """An applicant who booked a little earlier: the booking system books a slot a few minutes
+    ahead, the applicant scans the booking code at the kiosk and checks in."""
+    service = kiosks.service
+    code = f"DEMO{rng.randrange(10**6):06d}"
+    slot = service.now() + rng.uniform(60, 300)
+    try:
+        await service.book_appointments(
+            [BookingRequest(theme, slot, code=code, channel="demo")], actor="demo-booking"
+        )
+    except (DomainError, ServiceError) as exc:
+        log.info("demo_booking_refused", kiosk=kiosk, reason=str(exc))
+        return
+    try:
+        await hall.scan(scanner, code)  # the kiosk's screen shows the booking
+        await kiosks.check_in(kiosk, code=code, card=None, actor=f"demo-applicant:{kiosk}")
+    except (DomainError, ServiceError, SimulatorError) as exc:
+        log.info("demo_check_in_refused", kiosk=kiosk, reason=str(exc))
 
 
 async def _read_card(

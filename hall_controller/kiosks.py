@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
 from .core.errors import Conflict, DomainError, InvalidCommand, NotFound
+from .core.hall import Ticket
 from .core.identity import mask_id_number, mask_name
 from .core.model import Kiosk, TicketPrint, TicketStatus
 from .services import Applicant, HallService, ServiceError, ServiceUnavailable
@@ -138,6 +139,17 @@ class KioskService:
         reloads) does not cut the print short, and a retry with the same key gets its outcome.
         """
         kiosk = self.kiosk(kiosk_id)
+        return await self._run_job(
+            kiosk, key, lambda: self._issue(kiosk, theme, priority, card, printed, actor)
+        )
+
+    async def _run_job(
+        self,
+        kiosk: Kiosk,
+        key: str | None,
+        work: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Run one kiosk ticket request in a task of its own, shared by retries with its key."""
         if key is not None:
             earlier = self._issues.get(key)
             if earlier is not None:
@@ -146,10 +158,11 @@ class KioskService:
             raise ServiceUnavailable("the controller is stopping: take the ticket in a moment")
         # Refused before a card token is spent or a printer asked (the hall refuses it anyway).
         self.service.current().check_issuing()
-        job = asyncio.create_task(
-            self._issue(kiosk, theme, priority, card, printed, actor),
-            name=f"kiosk-issue:{kiosk.id}",
-        )
+
+        async def run() -> dict[str, Any]:
+            return await work()
+
+        job = asyncio.create_task(run(), name=f"kiosk-issue:{kiosk.id}")
         self._jobs.add(job)
         job.add_done_callback(self._job_done)
         if key is not None:
@@ -198,6 +211,24 @@ class KioskService:
             printer=printer.device_id,
             actor=actor,
         )
+        return await self._print(
+            kiosk,
+            printer,
+            ticket,
+            actor,
+            lambda reason: self._screen_ticket(kiosk, theme, priority, applicant, actor, reason),
+        )
+
+    async def _print(
+        self,
+        kiosk: Kiosk,
+        printer: PrinterView,
+        ticket: Ticket,
+        actor: str,
+        on_screen: Callable[[str], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Print a reserved ticket and issue it once confirmed; when the print fails, void it
+        and give the applicant `on_screen(reason)` instead."""
         paper = self.service.ticket_print(ticket.id)
         assert self.devices is not None
         try:
@@ -207,7 +238,7 @@ class KioskService:
             reason = str(exc) or "the printer did not confirm the ticket in time"
             await self.service.void_ticket(ticket.id, f"{printer.device_id}: {reason}", actor=actor)
             self._publish(kiosk.id, "print_failed", {"number": ticket.number, "reason": reason})
-            result = await self._screen_ticket(kiosk, theme, priority, applicant, actor, reason)
+            result = await on_screen(reason)
             result["voided"] = ticket.number
             return result
         except BaseException:
@@ -236,7 +267,9 @@ class KioskService:
         reply = await self.service.issue_applicant(
             theme=theme, priority=priority, applicant=applicant, channel="kiosk-screen", actor=actor
         )
-        ticket = reply.body
+        return self._screen_result(kiosk, reply.body, reason)
+
+    def _screen_result(self, kiosk: Kiosk, ticket: dict[str, Any], reason: str) -> dict[str, Any]:
         view = self.view(kiosk.id)
         return {
             "ticket": ticket,
@@ -245,6 +278,57 @@ class KioskService:
             "qr_url": self.service.status_url(ticket["id"]),
             "other_printers": view["other_printers"],
         }
+
+    # ----------------------------------------------------------------- appointments
+
+    async def check_in(
+        self,
+        kiosk_id: str,
+        *,
+        code: str | None,
+        card: str | None,
+        actor: str,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        """Check an appointment of today in at a kiosk, by its booking code or by the ID card
+        read there: its ticket printed like any kiosk ticket (or shown on the screen)."""
+        kiosk = self.kiosk(kiosk_id)
+        if (code is None) == (card is None):
+            raise InvalidCommand("a check-in names either a booking code or an ID card read")
+        return await self._run_job(kiosk, key, lambda: self._check_in(kiosk, code, card, actor))
+
+    async def _check_in(
+        self, kiosk: Kiosk, code: str | None, card: str | None, actor: str
+    ) -> dict[str, Any]:
+        applicant = None
+        if code is not None:
+            booking = self.service.booking_for_code(code)
+            if booking is None:
+                raise NotFound("no booking with this code today")
+        else:
+            applicant = self._take_card(card or "", kiosk.id)
+            booking = self.service.booking_for_person(applicant.person_hash)
+            if booking is None:
+                raise NotFound("no booking to check in today for this ID card")
+
+        async def on_screen(reason: str) -> dict[str, Any]:
+            ticket = await self.service.check_in(
+                booking, applicant=applicant, channel="kiosk-screen", printer=None, actor=actor
+            )
+            result = self._screen_result(kiosk, self.service.ticket_view(ticket.id), reason)
+            result["appointment"] = self.service.check_in_view(booking)
+            return result
+
+        printer = self._printer(kiosk.id)
+        if printer is None or not printer.can_print:
+            return await on_screen(_unavailable(printer))
+        ticket = await self.service.check_in(
+            booking, applicant=applicant, channel="kiosk", printer=printer.device_id, actor=actor
+        )
+        result = await self._print(kiosk, printer, ticket, actor, on_screen)
+        result.setdefault("appointment", self.service.check_in_view(booking))
+        log.info("appointment_checked_in", booking=booking, kiosk=kiosk.id)
+        return result
 
     async def reprint(
         self, ticket_id: str, *, kiosk_id: str, reason: str, actor: str
@@ -310,6 +394,7 @@ class KioskService:
         self._cards[token] = _CardSession(kiosk_id, applicant, now + CARD_TTL_S)
         group, band = self.service.applicant_group(applicant)
         today = self.service.current().day.replace("-", "")
+        booking = self.service.booking_for_person(applicant.person_hash)
         self._publish(
             kiosk_id,
             "card",
@@ -323,6 +408,8 @@ class KioskService:
                 "priority": group,
                 "expired": valid_to != "长期" and valid_to < today,
                 "usable_for_s": CARD_TTL_S,
+                # The person's booking of today, offered for check-in with this card.
+                "appointment": self.service.check_in_view(booking) if booking else None,
             },
         )
 
@@ -346,6 +433,16 @@ class KioskService:
         """A scanned code: a ticket of today shows its status; anything else is reported."""
         if kiosk_id not in self.kiosks:
             log.warning("code_at_unknown_kiosk", kiosk=kiosk_id)
+            return
+        booking = self.service.booking_for_code(code)
+        if booking is not None:
+            # The code goes back to this kiosk's own screen only: it was scanned right there.
+            appointment = self.service.check_in_view(booking)
+            self._publish(
+                kiosk_id,
+                "scan",
+                {"kind": "appointment", "code": code.strip().upper(), "appointment": appointment},
+            )
             return
         ticket_id = self._ticket_in(code)
         if ticket_id is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import hmac
@@ -22,9 +23,13 @@ from typing import Any, Protocol
 
 import structlog
 
+from .core.bookings import Booking, BookingProblem, BookingRequest, BookingsRefused
 from .core.calendar import business_day, day_start, local_datetime
-from .core.errors import InvalidCommand, NotFound
+from .core.errors import Conflict, InvalidCommand, NotFound
 from .core.events import (
+    AccessEvent,
+    AppointmentBooked,
+    AppointmentCheckedIn,
     Event,
     TicketCalled,
     TicketIssued,
@@ -238,6 +243,8 @@ class HallService:
         # The call rendered as audio, for hall displays that speak (None: the browser's voice).
         self.voice: CallVoice | None = None
         self.hall = Hall.new_day(config, business_day(clock(), tz, config.day_rollover), tz)
+        # Days ahead with bookings, as far as this run has read or booked them.
+        self._ahead: dict[str, Hall] = {}
         self._day_span = (0.0, 0.0)
         self._set_hall(self.hall)
 
@@ -1037,62 +1044,227 @@ class HallService:
             raise ServiceUnavailable(f"cannot read the event log: {exc}") from exc
         return [PublishedEvent(r.seq, r.type, r.at, r.actor, r.data) for r in records]
 
+    # ----------------------------------------------------------------- appointments
+
+    def person_hash_of(self, id_number: str) -> str:
+        """The keyed hash the hall keeps of a resident ID number (InvalidCommand if invalid)."""
+        resident = parse_resident_id(id_number, date.fromisoformat(self.current().day))
+        return self._person_hash(resident.number)
+
+    async def book_appointments(
+        self,
+        requests: Sequence[BookingRequest],
+        *,
+        actor: str,
+        key: str | None = None,
+        check_only: bool = False,
+    ) -> Reply:
+        """Book appointments, each on the business day of its slot, all or none: 201 with
+        their views; BookingsRefused names every booking refused and why. `check_only`: only
+        the refusals, nothing is booked."""
+        today = self.current().day
+        by_day: dict[str, list[int]] = {}
+        problems: list[BookingProblem] = []
+        for index, request in enumerate(requests):
+            day = business_day(request.slot_at, self.tz, self.config.day_rollover)
+            if day < today:
+                slot = self._iso(request.slot_at)
+                problems.append(BookingProblem(index, "slot", f"the slot {slot} has passed"))
+            else:
+                by_day.setdefault(day, []).append(index)
+        halls = {day: await self._day_hall(day) for day in sorted(by_day)}
+        # No await from here to the first commit: every day is checked before any is booked.
+        now = self._clock()
+        for day, indexes in by_day.items():
+            for problem in halls[day].booking_problems([requests[i] for i in indexes], at=now):
+                problems.append(dataclasses.replace(problem, index=indexes[problem.index]))
+        if problems:
+            raise BookingsRefused(tuple(sorted(problems, key=lambda p: p.index)))
+        if check_only:
+            return Reply(200, [])
+        views: list[dict[str, Any]] = []
+        for day in sorted(by_day):
+            batch = [requests[i] for i in by_day[day]]
+
+            def run(
+                hall: Hall, now: float, batch: list[BookingRequest] = batch
+            ) -> tuple[list[Event], Callable[[], Reply]]:
+                events = hall.book_appointments(batch, at=now, actor=actor)
+                ids = [e.booking_id for e in events if isinstance(e, AppointmentBooked)]
+                body = [self._booking_view(hall, hall.bookings[i]) for i in ids]
+                return events, lambda: Reply(201, body)
+
+            payload = {"bookings": [dataclasses.asdict(r) for r in batch]}
+            reply = await self._execute("appointments.book", payload, key, run, halls[day])
+            views.extend(reply.body)
+        return Reply(201, views)
+
+    async def cancel_appointment(
+        self, booking_id: str, reason: str, *, actor: str, key: str | None = None
+    ) -> Reply:
+        """Cancel a booking not yet checked in: 200 with its view."""
+        hall = await self._day_hall(_day_of_booking(booking_id), ahead_only=True)
+
+        def run(day: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            target = day.booking(booking_id)
+            if target.id != booking_id:
+                raise NotFound("no such booking", booking=booking_id)
+            events = day.cancel_booking(target.id, reason, at=now, actor=actor)
+            return events, lambda: Reply(200, self._booking_view(day, target))
+
+        payload = {"booking": booking_id, "reason": reason}
+        return await self._execute("appointments.cancel", payload, key, run, hall)
+
+    async def appointments_view(self, day: str | None = None) -> dict[str, Any]:
+        """A business day's bookings (today's by default), earliest slot first."""
+        hall = self.current() if day is None else await self._day_hall(day)
+        bookings = sorted(hall.bookings.values(), key=lambda b: (b.slot_at, b.id))
+        return {"day": hall.day, "appointments": [self._booking_view(hall, b) for b in bookings]}
+
+    def booking_for_code(self, code: str) -> str | None:
+        """The id of today's booking with this code (any case), if there is one."""
+        return self.current().booking_codes.get(code.strip().upper())
+
+    def booking_for_person(self, person_hash: str) -> str | None:
+        """The id of the person's booking of today still to check in, if any."""
+        booking = self.current().booking_of_person(person_hash)
+        return booking.id if booking is not None else None
+
+    def check_in_view(self, booking_id: str) -> dict[str, Any]:
+        """A booking of today as a kiosk shows it: theme, slot, and what a check-in would do
+        now (ready / early / late / done / cancelled), never who booked it."""
+        hall = self.current()
+        booking = hall.booking(booking_id)
+        spec = self.config.theme(booking.theme)
+        state = hall.check_in_state(booking, self._clock())
+        opens = booking.slot_at - hall.policy.appointment_early_s
+        ticket = hall.tickets.get(booking.ticket_id or "")
+        return {
+            "id": booking.id,
+            "theme": booking.theme,
+            "theme_name_zh": spec.name_zh,
+            "theme_name_en": spec.name_en,
+            "slot": f"{local_datetime(booking.slot_at, self.tz):%H:%M}",
+            "status": booking.status.value,
+            "state": state,
+            "come_back_at": f"{local_datetime(opens, self.tz):%H:%M}" if state == "early" else None,
+            "ticket": ticket.number if ticket is not None and state == "done" else None,
+        }
+
+    async def check_in(
+        self,
+        booking_id: str,
+        *,
+        applicant: Applicant | None,
+        channel: str,
+        printer: str | None,
+        actor: str,
+    ) -> Ticket:
+        """Check today's booking in: its ticket (reserved for `printer`, else issued), durable
+        before it returns. An ID card's age may put the ticket in the elderly group."""
+        payload = {"booking": booking_id, "channel": channel, "printer": printer}
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            booking = hall.booking(booking_id)
+            group, band = self._group_and_band(now, booking.priority, applicant)
+            events = hall.check_in(
+                booking.id,
+                channel=channel,
+                at=now,
+                actor=actor,
+                printer=printer,
+                priority=group,
+                age_band=band,
+            )
+            checked = events[-1]
+            assert isinstance(checked, AppointmentCheckedIn)
+            return events, lambda: Reply(201, {"id": checked.ticket_id})
+
+        reply = await self._execute("appointments.check_in", payload, None, run)
+        return self.current().ticket(reply.body["id"])
+
+    async def record_missed_appointments(self) -> int:
+        """Record today's bookings nobody checked in for by slot + the late window; how many."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.record_missed(at=now, actor="system")
+            return events, lambda: Reply(200, {"missed": len(events)})
+
+        reply = await self._execute("appointments.missed", {}, None, run)
+        missed: int = reply.body["missed"]
+        return missed
+
+    async def _day_hall(self, day: str, *, ahead_only: bool = False) -> Hall:
+        """The state of a business day: today's, a day ahead (kept once read), or a past one
+        read from the log (refused with `ahead_only`)."""
+        today = self.current()
+        if day == today.day:
+            return today
+        if day < today.day and ahead_only:
+            raise Conflict(f"{day} is over: its bookings cannot change")
+        hall = self._ahead.get(day)
+        if hall is not None:
+            return hall
+        try:
+            hall = await asyncio.to_thread(self._replayed_day, day)
+        except StoreError as exc:
+            raise ServiceUnavailable(f"cannot read the event log: {exc}") from exc
+        if day > self.current().day:
+            # Another request may have read it meanwhile; the first one kept is the day's.
+            hall = self._ahead.setdefault(day, hall)
+        return hall
+
+    def _replayed_day(self, day: str) -> Hall:
+        """A business day rebuilt from its durable events (blocking: a worker thread)."""
+        hall = Hall.new_day(self.config, day, self.tz)
+        for record in self._log.events(day=day):
+            hall.apply(_event_of(record))
+        return hall
+
+    def _day_begun(self, day: str) -> Hall:
+        """A new business day, with the bookings made for it earlier (by an earlier run)."""
+        try:
+            return self._replayed_day(day)
+        except StoreError as exc:
+            log.error("bookings_unreadable", day=day, error=str(exc))
+            return Hall.new_day(self.config, day, self.tz)
+
+    def _booking_view(self, hall: Hall, b: Booking) -> dict[str, Any]:
+        spec = self.config.theme(b.theme)
+        ticket = hall.tickets.get(b.ticket_id or "")
+        return {
+            "id": b.id,
+            "day": hall.day,
+            "theme": b.theme,
+            "theme_name_zh": spec.name_zh,
+            "theme_name_en": spec.name_en,
+            "slot_at": self._iso(b.slot_at),
+            "status": b.status.value,
+            "code": b.code,
+            # The ID number is never kept: only that the booking was made with one.
+            "by_id_number": b.person_hash is not None,
+            "priority": b.priority,
+            "channel": b.channel,
+            "booked_at": self._iso(b.booked_at),
+            "ticket": ticket.number if ticket is not None else None,
+            "checked_in_at": self._iso(b.checked_in_at),
+            "closed_at": self._iso(b.closed_at),
+        }
+
     # ----------------------------------------------------------------- the write path
 
     def derive_key(self, purpose: bytes) -> bytes:
         """A secret key for `purpose`, derived from the person key (stable across restarts)."""
         return hmac.new(self._person_key, purpose, hashlib.sha256).digest()
 
-    async def record_sign_in(
-        self, account: str, role: str, *, window: str | None, kiosk: str | None, actor: str
-    ) -> None:
-        """Write a sign-in to the audit trail (a clerk becomes the window's clerk)."""
+    async def record_access(self, make: Callable[[float], AccessEvent]) -> None:
+        """Write a sign-in, the end of a session or a refused sign-in to the audit trail;
+        `make` builds the event for the moment it is recorded."""
 
         def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
-            events = hall.sign_in(account, role, window=window, kiosk=kiosk, at=now, actor=actor)
-            return events, lambda: Reply(204, None)
+            return hall.record_access(make(now)), lambda: Reply(204, None)
 
-        await self._execute("sign_in", {}, None, run)
-
-    async def record_sign_out(
-        self,
-        account: str,
-        role: str,
-        reason: str,
-        *,
-        window: str | None,
-        kiosk: str | None,
-        actor: str,
-    ) -> None:
-        """Write the end of a session to the audit trail."""
-
-        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
-            events = hall.sign_out(
-                account, role, reason, window=window, kiosk=kiosk, at=now, actor=actor
-            )
-            return events, lambda: Reply(204, None)
-
-        await self._execute("sign_out", {}, None, run)
-
-    async def record_refused_sign_in(
-        self,
-        account: str,
-        reason: str,
-        *,
-        role: str | None,
-        window: str | None,
-        kiosk: str | None,
-        actor: str,
-    ) -> None:
-        """Write a refused sign-in to the audit trail."""
-
-        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
-            events = hall.refuse_sign_in(
-                account, reason, role=role, window=window, kiosk=kiosk, at=now, actor=actor
-            )
-            return events, lambda: Reply(204, None)
-
-        await self._execute("sign_in_refused", {}, None, run)
+        await self._execute("access", {}, None, run)
 
     async def _execute(
         self,
@@ -1100,6 +1272,7 @@ class HallService:
         payload: dict[str, Any],
         key: str | None,
         run: Callable[[Hall, float], tuple[list[Event], Callable[[], Reply]]],
+        day_hall: Hall | None = None,
     ) -> Reply:
         if self._failure is not None:
             raise ServiceUnavailable(self._failure)
@@ -1115,6 +1288,8 @@ class HallService:
                 return await asyncio.shield(pending.done)
         now = self._clock()
         hall = self.current()
+        if day_hall is not None and day_hall.day != hall.day:
+            hall = day_hall  # a day ahead (bookings): its own day in the log
         # Everything up to here and the command itself run without an await in between:
         # the loop is the lock, so two windows calling at once are served one after the other.
         events, build_reply = run(hall, now)
@@ -1183,6 +1358,8 @@ class HallService:
             self._replies[stored_reply.key] = stored_reply
         if not done.done():
             done.set_result(reply)
+        if hall is not self.hall:
+            return  # a day ahead: nothing to show or count today
         for watcher in self.watchers:
             try:
                 watcher(hall, events)
@@ -1300,7 +1477,17 @@ class HallService:
                 day=day,
                 left_waiting=len(self.hall.book),
             )
-            self._set_hall(Hall.new_day(self.config, day, self.tz))
+            ahead = self._ahead.pop(day, None)
+            if ahead is None:
+                # A day ahead may hold bookings (made by an earlier run); a clock stepped back
+                # starts the day afresh, as before.
+                ahead = (
+                    self._day_begun(day)
+                    if day > self.hall.day
+                    else Hall.new_day(self.config, day, self.tz)
+                )
+            self._set_hall(ahead)
+            self._ahead = {d: h for d, h in self._ahead.items() if d > day}
             self._forecast = None
             self._since_snapshot = 0
             # Yesterday's frozen objects become collectable again, and garbage cycles among them
@@ -1436,6 +1623,7 @@ def _public_data(hall: Hall, stored: Mapping[str, Any]) -> dict[str, Any]:
     # the keyed person hash.
     data = dict(stored)
     data.pop("person_hash", None)
+    data.pop("code", None)  # a booking code checks its booking in: not for screens
     ticket_id = data.get("ticket_id")
     if isinstance(ticket_id, str) and "number" not in data and ticket_id in hall.tickets:
         data["number"] = hall.tickets[ticket_id].number
@@ -1444,6 +1632,17 @@ def _public_data(hall: Hall, stored: Mapping[str, Any]) -> dict[str, Any]:
 
 def _event_of(record: EventRecord) -> Event:
     return event_from_data(record.type, record.at, record.actor, record.data)
+
+
+def _day_of_booking(booking_id: str) -> str:
+    """The business day a booking id names (20261128-bk001: 2026-11-28); NotFound otherwise."""
+    digits = booking_id.partition("-")[0]
+    try:
+        if len(digits) != 8 or not digits.isdigit():
+            raise ValueError(digits)
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:])).isoformat()
+    except ValueError:
+        raise NotFound("no such booking", booking=booking_id[:32]) from None
 
 
 def _previous_day(day: str) -> str:

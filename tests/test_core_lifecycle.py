@@ -7,12 +7,16 @@ from functools import partial
 
 import pytest
 
+from hall_controller.core.bookings import BookingRequest
 from hall_controller.core.errors import Conflict, InvalidCommand, NotFound, ThemeUnavailable
 from hall_controller.core.events import (
     EVENT_TYPES,
     Event,
     ServiceFinished,
     ServiceStarted,
+    SignedIn,
+    SignedOut,
+    SignInRefused,
     TicketCalled,
     TicketCancelled,
     TicketHeld,
@@ -924,10 +928,24 @@ def busy_morning() -> tuple[Hall, list[Event]]:
     run(hall.change_policy(changes, "rush", at=T0 + 1336, actor="manager"))
     run(hall.request_help("k1", at=T0 + 1337, actor="kiosk:k1"))
     run(hall.acknowledge("help-1", "on my way", at=T0 + 1338, actor="manager"))
-    run(hall.refuse_sign_in("li", "wrong PIN", role="staff", window="g2", at=T0 + 1340, actor="a"))
-    run(hall.sign_in("li", "staff", window="g2", at=T0 + 1341, actor="staff:li"))
-    run(hall.sign_in("k1", "kiosk", kiosk="k1", at=T0 + 1342, actor="kiosk:k1"))
-    run(hall.sign_out("k1", "kiosk", "expired", kiosk="k1", at=T0 + 1343, actor="kiosk:k1"))
+    for code, slot in (("BOOK01", T0 + 1500), ("BOOK02", T0 + 1500), ("BOOK03", T0 + 1339)):
+        booking = BookingRequest("C", slot, code=code, priority="elderly")
+        run(hall.book_appointment(booking, at=T0 + 1339, actor="booking-system"))
+    run(hall.check_in("BOOK01", channel="kiosk", at=T0 + 1339, actor="kiosk:k1"))
+    run(hall.cancel_booking("BOOK02", "rebooked", at=T0 + 1339, actor="manager"))
+    run(hall.record_missed(at=T0 + 1339 + 901, actor="system"))
+    refused = SignInRefused(
+        at=T0 + 1340, actor="a", account="li", role="staff", window="g2", reason="wrong PIN"
+    )
+    run(hall.record_access(refused))
+    clerk = SignedIn(at=T0 + 1341, actor="staff:li", account="li", role="staff", window="g2")
+    run(hall.record_access(clerk))
+    kiosk = SignedIn(at=T0 + 1342, actor="kiosk:k1", account="k1", role="kiosk", kiosk="k1")
+    run(hall.record_access(kiosk))
+    ended = SignedOut(
+        at=T0 + 1343, actor="kiosk:k1", account="k1", role="kiosk", kiosk="k1", reason="expired"
+    )
+    run(hall.record_access(ended))
     return hall, log
 
 
@@ -975,13 +993,27 @@ def test_version_counts_applied_events_and_refusals_leave_it() -> None:
 
 def test_a_clerk_signed_in_at_a_window_is_its_clerk_until_signed_out() -> None:
     hall = new_hall()
-    hall.sign_in("li", "staff", window="g1", at=T0, actor="staff:li")
+
+    def signed_in(account: str, window: str) -> SignedIn:
+        return SignedIn(
+            at=T0, actor=f"staff:{account}", account=account, role="staff", window=window
+        )
+
+    def signed_out(account: str, reason: str) -> SignedOut:
+        return SignedOut(
+            at=T0 + 1,
+            actor=f"staff:{account}",
+            account=account,
+            role="staff",
+            window="g1",
+            reason=reason,
+        )
+
+    hall.record_access(signed_in("li", "g1"))
     assert hall.window("g1").clerk == "li"
     # Someone else's sign-out there leaves her in place; her own ends it.
-    hall.sign_out("wang", "staff", "expired", window="g1", at=T0 + 1, actor="staff:wang")
+    hall.record_access(signed_out("wang", "expired"))
     assert hall.window("g1").clerk == "li"
-    hall.sign_out("li", "staff", "signed out", window="g1", at=T0 + 2, actor="staff:li")
+    hall.record_access(signed_out("li", "signed out"))
     assert hall.window("g1").clerk is None
-    assert_refused(
-        hall, NotFound, lambda: hall.sign_in("li", "staff", window="g9", at=T0, actor="x")
-    )
+    assert_refused(hall, NotFound, lambda: hall.record_access(signed_in("li", "g9")))

@@ -223,6 +223,49 @@ class WindowResumed(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AppointmentBooked(Event):
+    """A booking (预约) of a theme and a time slot of this business day; the applicant is
+    named by a booking code and/or the keyed hash of an ID number (never the number)."""
+
+    type_name: ClassVar[str] = "AppointmentBooked"
+    booking_id: str
+    theme: str
+    slot_at: float
+    code: str | None = None
+    person_hash: str | None = None
+    priority: str | None = None
+    channel: str = "api"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppointmentCancelled(Event):
+    """A booking was withdrawn before its check-in."""
+
+    type_name: ClassVar[str] = "AppointmentCancelled"
+    booking_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppointmentCheckedIn(Event):
+    """The booked applicant checked in and got `ticket_id`; `late`: after the late window, so
+    the ticket is a walk-in one."""
+
+    type_name: ClassVar[str] = "AppointmentCheckedIn"
+    booking_id: str
+    ticket_id: str
+    late: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppointmentMissed(Event):
+    """Nobody checked in for a booking by its slot plus the late window (noticed at `at`)."""
+
+    type_name: ClassVar[str] = "AppointmentMissed"
+    booking_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EmergencyStarted(Event):
     """A manager declared an emergency (or a drill): the hall display shows `message` over
     everything and no new tickets are issued until it ends."""
@@ -326,6 +369,9 @@ class AlertAcknowledged(Event):
     note: str = ""
 
 
+# What the audit trail records of who signs in (HallService.record_access).
+AccessEvent = SignedIn | SignedOut | SignInRefused
+
 _ENVELOPE = frozenset({"at", "actor"})
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -349,6 +395,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WindowClosed,
         WindowPaused,
         WindowResumed,
+        AppointmentBooked,
+        AppointmentCancelled,
+        AppointmentCheckedIn,
+        AppointmentMissed,
         TicketPrioritised,
         PolicyChanged,
         HelpRequested,

@@ -14,10 +14,25 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from .calendar import local_datetime
+from .bookings import (
+    AppointmentTooEarly,
+    Booking,
+    BookingProblem,
+    BookingRequest,
+    BookingsRefused,
+    BookingStatus,
+    booking_id_of,
+    normalise_code,
+)
+from .calendar import business_day, local_datetime
 from .errors import Conflict, InvalidCommand, NotFound, ThemeUnavailable
 from .events import (
+    AccessEvent,
     AlertAcknowledged,
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentCheckedIn,
+    AppointmentMissed,
     Candidate,
     EmergencyEnded,
     EmergencyStarted,
@@ -208,6 +223,9 @@ class Hall:
     acknowledged: dict[str, Acknowledgement] = field(default_factory=dict)
     # When and by whom the policy was last changed today (None: as configured).
     policy_changed: tuple[float, str] | None = None
+    # The day's appointments by booking id, and the codes of those not cancelled.
+    bookings: dict[str, Booking] = field(default_factory=dict)
+    booking_codes: dict[str, str] = field(default_factory=dict)
     version: int = 0
 
     @classmethod
@@ -730,67 +748,11 @@ class Hall:
 
     # ----------------------------------------------------------------- who signs in
 
-    def sign_in(
-        self,
-        account: str,
-        role: str,
-        *,
-        window: str | None = None,
-        kiosk: str | None = None,
-        at: float,
-        actor: str,
-    ) -> list[Event]:
-        """Record a sign-in; a clerk at a window becomes that window's clerk."""
-        if window is not None:
-            self.window(window)
-        return self._commit(
-            [SignedIn(at=at, actor=actor, account=account, role=role, window=window, kiosk=kiosk)]
-        )
-
-    def sign_out(
-        self,
-        account: str,
-        role: str,
-        reason: str,
-        *,
-        window: str | None = None,
-        kiosk: str | None = None,
-        at: float,
-        actor: str,
-    ) -> list[Event]:
-        """Record the end of a session (signed out, expired, replaced)."""
-        event = SignedOut(
-            at=at,
-            actor=actor,
-            account=account,
-            role=role,
-            window=window,
-            kiosk=kiosk,
-            reason=reason,
-        )
-        return self._commit([event])
-
-    def refuse_sign_in(
-        self,
-        account: str,
-        reason: str,
-        *,
-        role: str | None = None,
-        window: str | None = None,
-        kiosk: str | None = None,
-        at: float,
-        actor: str,
-    ) -> list[Event]:
-        """Record a refused sign-in for the audit trail; the hall does not change."""
-        event = SignInRefused(
-            at=at,
-            actor=actor,
-            account=account,
-            role=role,
-            window=window,
-            kiosk=kiosk,
-            reason=reason,
-        )
+    def record_access(self, event: AccessEvent) -> list[Event]:
+        """Record a sign-in, the end of a session or a refused sign-in (the audit trail's);
+        a clerk signed in at a window becomes that window's clerk."""
+        if isinstance(event, SignedIn) and event.window is not None:
+            self.window(event.window)  # NotFound for a window the hall does not have
         return self._commit([event])
 
     # ----------------------------------------------------------------- the manager
@@ -892,6 +854,241 @@ class Hall:
         if alert.startswith("help-") and alert not in self.help_pages:
             raise NotFound(f'no help page "{alert}" today', alert=alert)
         return self._commit([AlertAcknowledged(at=at, actor=actor, alert=alert, note=note)])
+
+    # ----------------------------------------------------------------- appointments
+
+    def booking(self, ref: str) -> Booking:
+        """Today's booking with this id or code; NotFound otherwise."""
+        booking = self.bookings.get(ref)
+        if booking is None:
+            booking = self.bookings.get(self.booking_codes.get(ref.strip().upper(), ""))
+        if booking is None:
+            raise NotFound("no booking with this id or code today", booking=ref[:32])
+        return booking
+
+    def booking_of_person(self, person_hash: str) -> Booking | None:
+        """The person's booking of the day still to check in (earliest slot first), if any."""
+        open_ = [b for b in self.bookings.values() if b.person_hash == person_hash]
+        open_ = [b for b in open_ if self._check_in_refusal(b) is None]
+        return min(open_, key=lambda b: (b.slot_at, b.id), default=None)
+
+    def book_appointment(self, request: BookingRequest, *, at: float, actor: str) -> list[Event]:
+        """Book one appointment of this day (refusals say why, like any command)."""
+        try:
+            return self.book_appointments([request], at=at, actor=actor)
+        except BookingsRefused as refused:
+            problem = refused.problems[0]
+            error = Conflict if problem.conflict else InvalidCommand
+            raise error(problem.message, field=problem.field) from None
+
+    def book_appointments(
+        self, requests: list[BookingRequest], *, at: float, actor: str
+    ) -> list[Event]:
+        """Book every appointment or none: BookingsRefused names each one refused and why."""
+        problems, codes = self._plan_bookings(requests, at)
+        if problems:
+            raise BookingsRefused(tuple(problems))
+        events: list[Event] = []
+        for serial, (request, code) in enumerate(
+            zip(requests, codes, strict=True), start=len(self.bookings) + 1
+        ):
+            events.append(
+                AppointmentBooked(
+                    at=at,
+                    actor=actor,
+                    booking_id=booking_id_of(self.day, serial),
+                    theme=request.theme,
+                    slot_at=request.slot_at,
+                    code=code,
+                    person_hash=request.person_hash,
+                    priority=request.priority,
+                    channel=request.channel,
+                )
+            )
+        return self._commit(events)
+
+    def booking_problems(
+        self, requests: list[BookingRequest], *, at: float
+    ) -> list[BookingProblem]:
+        """What `book_appointments` would refuse in these bookings (nothing changes)."""
+        return self._plan_bookings(requests, at)[0]
+
+    def _plan_bookings(
+        self, requests: list[BookingRequest], at: float
+    ) -> tuple[list[BookingProblem], list[str | None]]:
+        """Each booking's refusal, or its normalised code, checked against the day and the
+        bookings before it in the batch."""
+        problems: list[BookingProblem] = []
+        codes: list[str | None] = []
+        seen_codes: set[str] = set()
+        people: set[tuple[str, str]] = set()
+        for index, request in enumerate(requests):
+            checked = self._booking_problem(index, request, at, seen_codes, people)
+            if isinstance(checked, BookingProblem):
+                problems.append(checked)
+            else:
+                codes.append(checked)
+        return problems, codes
+
+    def _booking_problem(
+        self,
+        index: int,
+        request: BookingRequest,
+        at: float,
+        codes: set[str],
+        people: set[tuple[str, str]],
+    ) -> BookingProblem | str | None:
+        """Why this booking is refused, or its normalised code (None: booked by ID only)."""
+
+        def refused(name: str, message: str, conflict: bool = False) -> BookingProblem:
+            return BookingProblem(index, name, message, conflict)
+
+        if request.theme not in self.serials:
+            hint = _suggest(request.theme, self.serials)
+            return refused("theme", f'unknown theme "{request.theme}"{hint}')
+        spec = self.config.theme(request.theme)
+        groups = [g.id for g in self.config.priority_groups]
+        if request.priority is not None and request.priority not in groups:
+            hint = _suggest(request.priority, groups)
+            return refused("priority", f'unknown priority group "{request.priority}"{hint}')
+        if not math.isfinite(request.slot_at):
+            return refused("slot", "the slot must be a time")
+        if business_day(request.slot_at, self.tz, self.config.day_rollover) != self.day:
+            return refused("slot", f"the slot is not on the business day {self.day}")
+        slot = local_datetime(request.slot_at, self.tz)
+        if request.slot_at < at:
+            return refused("slot", f"the slot {slot:%H:%M} has passed")
+        if self.config.enforce_opening_hours and not spec.is_open_at(slot.time()):
+            hours = ", ".join(f"{p.start:%H:%M}-{p.end:%H:%M}" for p in spec.hours)
+            return refused(
+                "slot", f"{spec.name_en} ({spec.name_zh}) is open {hours}, not at {slot:%H:%M}"
+            )
+        if request.code is None and request.person_hash is None:
+            return refused("code", "a booking needs a booking code or an ID number")
+        code = None
+        if request.code is not None:
+            try:
+                code = normalise_code(request.code)
+            except InvalidCommand as exc:
+                return refused("code", exc.message)
+            if code in self.booking_codes or code in codes:
+                return refused("code", "this booking code is already booked today", True)
+            codes.add(code)
+        if request.person_hash is not None:
+            person = (request.person_hash, request.theme)
+            held = [
+                b
+                for b in self.bookings.values()
+                if (b.person_hash, b.theme) == person and b.status is BookingStatus.BOOKED
+            ]
+            if held or person in people:
+                return refused(
+                    "id_number", f"this person already has a booking for {spec.name_en}", True
+                )
+            people.add(person)
+        return code
+
+    def cancel_booking(self, ref: str, reason: str, *, at: float, actor: str) -> list[Event]:
+        """Withdraw a booking not yet checked in."""
+        booking = self.booking(ref)
+        if booking.status is not BookingStatus.BOOKED:
+            raise Conflict(
+                f"booking {booking.id} is {booking.status.value} and cannot be cancelled",
+                booking=booking.id,
+            )
+        event = AppointmentCancelled(at=at, actor=actor, booking_id=booking.id, reason=reason)
+        return self._commit([event])
+
+    def check_in(
+        self,
+        ref: str,
+        *,
+        channel: str,
+        at: float,
+        actor: str,
+        printer: str | None = None,
+        priority: str | None = None,
+        age_band: str | None = None,
+    ) -> list[Event]:
+        """Check a booking in: a ticket (reserved for `printer`, else issued) and the check-in.
+
+        From `appointment_early` before the slot the ticket is an appointment's (called first
+        while due); after `appointment_late` past it, a walk-in ticket with the booking's (or
+        the given) priority group, and the booking is marked late.
+        """
+        booking = self.booking(ref)
+        refusal = self._check_in_refusal(booking)
+        if refusal is not None:
+            raise refusal
+        opens = booking.slot_at - self.policy.appointment_early_s
+        if at < opens:
+            back = local_datetime(opens, self.tz)
+            raise AppointmentTooEarly(
+                f"请于 {back:%H:%M} 后签到 — too early for the {self._slot_words(booking)} "
+                f"appointment: check in from {back:%H:%M}",
+                booking=booking.id,
+                come_back_at=f"{back:%H:%M}",
+            )
+        late = at > booking.slot_at + self.policy.appointment_late_s
+        given = self._give_number(
+            booking.theme,
+            priority if priority is not None else booking.priority,
+            channel,
+            at,
+            actor,
+            None if late else booking.slot_at,
+            age_band,
+            booking.person_hash,
+        )
+        ticket: Event = (
+            TicketReserved(printer=printer, **given) if printer else TicketIssued(**given)
+        )
+        checked = AppointmentCheckedIn(
+            at=at, actor=actor, booking_id=booking.id, ticket_id=given["ticket_id"], late=late
+        )
+        return self._commit([ticket, checked])
+
+    def check_in_state(self, booking: Booking, at: float) -> str:
+        """What a check-in now would do: ready, early, late, or done / cancelled (refused)."""
+        if self._check_in_refusal(booking) is not None:
+            return "cancelled" if booking.status is BookingStatus.CANCELLED else "done"
+        if at < booking.slot_at - self.policy.appointment_early_s:
+            return "early"
+        if at > booking.slot_at + self.policy.appointment_late_s:
+            return "late"
+        return "ready"
+
+    def record_missed(self, *, at: float, actor: str) -> list[Event]:
+        """Record the bookings nobody checked in for by slot + `appointment_late` (none: [])."""
+        late_s = self.policy.appointment_late_s
+        missed = sorted(
+            (
+                b
+                for b in self.bookings.values()
+                if b.status is BookingStatus.BOOKED and b.slot_at + late_s < at
+            ),
+            key=lambda b: (b.slot_at, b.id),
+        )
+        return self._commit(
+            [AppointmentMissed(at=at, actor=actor, booking_id=b.id) for b in missed]
+        )
+
+    def _check_in_refusal(self, booking: Booking) -> Conflict | None:
+        if booking.status is BookingStatus.CANCELLED:
+            return Conflict(f"booking {booking.id} was cancelled", booking=booking.id)
+        ticket = self.tickets.get(booking.ticket_id or "")
+        # A check-in whose ticket was voided (its print failed) may be made again.
+        if ticket is not None and ticket.status is not TicketStatus.VOIDED:
+            return Conflict(
+                f"this booking is already checked in: ticket {ticket.number}",
+                booking=booking.id,
+                ticket=ticket.id,
+            )
+        return None
+
+    def _slot_words(self, booking: Booking) -> str:
+        spec = self.config.theme(booking.theme)
+        return f"{local_datetime(booking.slot_at, self.tz):%H:%M} {spec.name_en}"
 
     # ----------------------------------------------------------------- checks
 
@@ -1159,6 +1356,38 @@ class Hall:
     def _on_alert_acknowledged(self, e: Any) -> None:
         self.acknowledged[e.alert] = Acknowledgement(e.at, e.actor, e.note)
 
+    def _on_appointment_booked(self, e: Any) -> None:
+        self.bookings[e.booking_id] = Booking(
+            id=e.booking_id,
+            theme=e.theme,
+            slot_at=e.slot_at,
+            code=e.code,
+            person_hash=e.person_hash,
+            priority=e.priority,
+            channel=e.channel,
+            booked_at=e.at,
+        )
+        if e.code is not None:
+            self.booking_codes[e.code] = e.booking_id
+
+    def _on_appointment_cancelled(self, e: Any) -> None:
+        booking = self.bookings[e.booking_id]
+        booking.status = BookingStatus.CANCELLED
+        booking.closed_at = e.at
+        if booking.code is not None:
+            self.booking_codes.pop(booking.code, None)  # the code may be booked again
+
+    def _on_appointment_checked_in(self, e: Any) -> None:
+        booking = self.bookings[e.booking_id]
+        booking.status = BookingStatus.LATE if e.late else BookingStatus.CHECKED_IN
+        booking.ticket_id = e.ticket_id
+        booking.checked_in_at = e.at
+
+    def _on_appointment_missed(self, e: Any) -> None:
+        booking = self.bookings[e.booking_id]
+        booking.status = BookingStatus.MISSED
+        booking.closed_at = e.at
+
     def _release(self, window: WindowState) -> None:
         window.ticket_id = None
         if window.status in (WindowStatus.CALLING, WindowStatus.SERVING):
@@ -1231,6 +1460,10 @@ _APPLY: dict[type[Event], Any] = {
     EmergencyStarted: Hall._on_emergency_started,
     EmergencyEnded: Hall._on_emergency_ended,
     RatingRequested: Hall._on_rating_requested,
+    AppointmentBooked: Hall._on_appointment_booked,
+    AppointmentCancelled: Hall._on_appointment_cancelled,
+    AppointmentCheckedIn: Hall._on_appointment_checked_in,
+    AppointmentMissed: Hall._on_appointment_missed,
     SignedIn: Hall._on_signed_in,
     SignedOut: Hall._on_signed_out,
     SignInRefused: Hall._on_sign_in_refused,

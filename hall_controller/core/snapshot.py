@@ -7,6 +7,7 @@ import operator
 from datetime import tzinfo
 from typing import Any
 
+from .bookings import Booking, BookingStatus
 from .events import Candidate
 from .hall import (
     MISSED_KEPT,
@@ -55,6 +56,7 @@ def to_snapshot(hall: Hall) -> dict[str, Any]:
             "acknowledged": {k: dataclasses.astuple(a) for k, a in hall.acknowledged.items()},
             "policy_changed": hall.policy_changed,
         },
+        "bookings": [dataclasses.astuple(booking) for booking in hall.bookings.values()],
     }
 
 
@@ -110,5 +112,11 @@ def from_snapshot(config: HallConfig, tz: tzinfo, data: dict[str, Any]) -> Hall:
     missed = [t for t in hall.tickets.values() if t.status is TicketStatus.NO_SHOW]
     missed.sort(key=lambda t: (t.finished_at or 0.0, t.id))
     hall.missed = [t.id for t in missed[-MISSED_KEPT:]]
+    for row in data.get("bookings") or ():
+        booking = Booking(*row)
+        booking.status = BookingStatus(booking.status)
+        hall.bookings[booking.id] = booking
+        if booking.code is not None and booking.status is not BookingStatus.CANCELLED:
+            hall.booking_codes[booking.code] = booking.id
     hall.version = data["version"]
     return hall

@@ -31,7 +31,7 @@ from hall_controller.services import (
 from hall_controller.web.broadcast import ScreenBroadcast, dumps, sse_frame
 from hall_controller.web.metrics import render_metrics
 
-from . import access, calling, manager, technician
+from . import access, appointments, calling, manager, technician
 from .access import ACCESS_KEY, access_middleware, allow, principal_of, require_role
 from .openapi import openapi_document
 from .pages import UI_DIR, UI_DIR_KEY, page
@@ -620,7 +620,7 @@ def build_app(
     else:
         log.warning("screens_missing", ui_dir=str(ui_dir))
     # Before the generic /{action} routes below, which would otherwise take their paths.
-    for screen_routes in (access, calling, manager, technician):
+    for screen_routes in (access, appointments, calling, manager, technician):
         screen_routes.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)

@@ -718,10 +718,10 @@ def openapi_document() -> dict[str, Any]:
         }
     # The screens' own routes describe themselves beside their handlers. Imported here, not at
     # the top: those modules use this module's helpers.
-    from . import access, calling, manager, technician
+    from . import access, appointments, calling, manager, technician
 
     schemas = dict(SCHEMAS)
-    for screen_routes in (access, calling, manager, technician):
+    for screen_routes in (access, appointments, calling, manager, technician):
         paths.update(screen_routes.OPENAPI_PATHS)
         schemas.update(screen_routes.OPENAPI_SCHEMAS)
     # Any route may meet a missing, ended or unknown sign-in, or a role that may not use it.

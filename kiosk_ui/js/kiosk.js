@@ -60,7 +60,7 @@ const hall = {
 };
 
 const RESTING = {
-  screen: "start", // start | asking | printing | ticket | problem | scan | help
+  screen: "start", // start | asking | printing | ticket | problem | scan | appointment | help
   theme: null, // the theme chosen, while elderly mode asks about priority
   lang: "zh",
   elderly: false,
@@ -70,6 +70,7 @@ const RESTING = {
   result: null, // the reply to the ticket request
   problem: null, // {zh, en, retry}
   scan: null, // a scanned ticket's view
+  appointment: null, // a scanned booking: {code, view: {slot, theme_name_zh, state, ...}}
   help: null, // asking | paged | desk
   printFailed: false,
 };
@@ -170,6 +171,14 @@ const STATUS_WORDS = {
 /** A refused ticket request in plain words: {zh, en, retry}. */
 function problemOf(status, error) {
   const message = typeof error?.message === "string" ? error.message : "";
+  if (error?.code === "too_early") {
+    const at = error.details?.come_back_at ?? "";
+    return { zh: `还未到签到时间，请于 ${at} 后签到`, en: `Too early to check in: please come back from ${at}` };
+  }
+  const checked = /already checked in: ticket (\S+)/.exec(message);
+  if (checked) {
+    return { zh: `此预约已签到，号码 ${checked[1]}`, en: `This booking is already checked in: ticket ${checked[1]}` };
+  }
   const held = /already holds ticket (\S+)/.exec(message);
   if (held) {
     return {
@@ -350,18 +359,28 @@ async function takeTicket(themeId, priority) {
   await send();
 }
 
+/** Check a booking in (by its scanned code or the card read): one tap, its ticket printed. */
+async function checkIn(body) {
+  if (ui.busy) {
+    return;
+  }
+  ui.pending = { key: newKey(), body: { code: null, card: null, ...body }, url: `${kioskPath}/check-in` };
+  await send();
+}
+
 async function send() {
   if (ui.busy || ui.pending === null) {
     return; // a second tap on Try again: the same request is already on its way
   }
   const { key, body } = ui.pending;
+  const url = ui.pending.url ?? `${kioskPath}/tickets`;
   ui.busy = true;
   ui.printFailed = false;
   ui.screen = "printing";
   render();
   let reply = null;
   try {
-    reply = await postJson(`${kioskPath}/tickets`, body, key, REQUEST_TIMEOUT_MS);
+    reply = await postJson(url, body, key, REQUEST_TIMEOUT_MS);
   } catch {
     reply = null; // no answer: the same key asks again, so a ticket is never taken twice
   } finally {
@@ -420,6 +439,7 @@ function toStart() {
     result: null,
     problem: null,
     scan: null,
+    appointment: null,
     help: null,
     printFailed: false,
   });
@@ -485,6 +505,7 @@ function cardRead(data) {
       id_number: data.id_number,
       priority: data.priority,
       expired: data.expired,
+      appointment: data.appointment ?? null, // the person's booking of today, if any
     };
     // The controller forgets the reading after this long; so does the screen.
     cardTimer = setTimeout(() => {
@@ -510,6 +531,13 @@ function codeScanned(data) {
   touched();
   if (ui.busy) {
     return;
+  }
+  if (data.kind === "appointment") {
+    ui.appointment = { code: data.code, view: data.appointment };
+    ui.screen = "appointment";
+    render();
+    clearTimeout(scanTimer);
+    return; // stays until checked in, Back, or the idle reset
   }
   if (data.kind !== "ticket") {
     notice(
@@ -742,6 +770,7 @@ function renderCard() {
         ? h("p", { class: "badge", id: "card-priority" }, star(), pair(...priorityWords(card.priority)))
         : null,
       card.expired ? h("p", { class: "warn" }, pair("此身份证已过有效期", "This ID card has expired")) : null,
+      bookingOffer(card.appointment, { card: card.token }),
       h("p", {}, pair("请选择业务取号", "Now choose a service")),
       button({ class: "quiet", "data-key": "card-forget" }, pair("清除证件信息", "Forget this card"), () => {
         forgetCard();
@@ -954,6 +983,70 @@ function renderScan() {
   };
 }
 
+/** "预约 10:30 社会民生": a booking's slot and theme. */
+function bookingWords(view) {
+  return [`预约 ${view.slot} ${view.theme_name_zh}`, `Appointment ${view.slot} ${view.theme_name_en}`];
+}
+
+/** What a check-in now would do, in words: [zh, en], or null when it just checks in. */
+function bookingState(view) {
+  if (view.state === "early") {
+    return [`请于 ${view.come_back_at} 后签到`, `Please check in from ${view.come_back_at}`];
+  }
+  if (view.state === "late") {
+    return ["已过预约时段，将按现场取号办理", "Past your time: you will get a regular ticket"];
+  }
+  if (view.state === "done") {
+    return [`已签到，号码 ${view.ticket ?? ""}`, `Already checked in: ticket ${view.ticket ?? ""}`];
+  }
+  if (view.state === "cancelled") {
+    return ["该预约已取消", "This booking was cancelled"];
+  }
+  return null;
+}
+
+const CHECKABLE = new Set(["ready", "late"]);
+
+/** The card panel's offer to check the card holder's booking in (one tap), if there is one. */
+function bookingOffer(view, body) {
+  if (!view || !CHECKABLE.has(view.state)) {
+    return null;
+  }
+  const [zh, en] = bookingWords(view);
+  return button(
+    { class: "primary check-in", id: "card-check-in", "data-key": "card-check-in" },
+    pair(`${zh} — 签到`, `${en} — Check in`),
+    () => checkIn(body),
+  );
+}
+
+function renderAppointment() {
+  const { code, view } = ui.appointment;
+  const [zh, en] = bookingWords(view);
+  const state = bookingState(view);
+  const checkable = CHECKABLE.has(view.state);
+  return {
+    content: [
+      h(
+        "section",
+        { class: "ticket appointment", "data-state": view.state, "aria-labelledby": "title" },
+        heading("预约签到", "Appointment check-in"),
+        h("p", { class: "booking", id: "booking" }, pair(zh, en)),
+        state ? h("p", { class: checkable ? "now" : "warn", id: "booking-state" }, pair(...state)) : null,
+        h(
+          "div",
+          { class: "actions" },
+          checkable
+            ? button({ class: "primary", "data-key": "check-in" }, pair("签到", "Check in"), () => checkIn({ code }))
+            : null,
+          button({ class: checkable ? "quiet" : "primary", "data-key": "back" }, pair("返回", "Back"), toStart),
+        ),
+      ),
+    ],
+    say: checkable ? [`${zh}，请点签到`, `${en}. Please tap Check in`] : [zh, en],
+  };
+}
+
 function renderHelp() {
   const words = {
     asking: [["正在呼叫工作人员…", "Calling staff…"], null],
@@ -1022,6 +1115,7 @@ const SCREENS = {
   ticket: renderTicket,
   problem: renderProblem,
   scan: renderScan,
+  appointment: renderAppointment,
   help: renderHelp,
 };
 
