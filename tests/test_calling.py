@@ -41,6 +41,7 @@ from hall_controller.transports.serial import SerialParams
 from accounts import AUTH
 from conftest import ROOT, demo_config_text
 from core_fixtures import ACTOR, T0, issue, new_hall, open_windows, replay, round_trip
+from waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
@@ -584,15 +585,6 @@ class PadOnTheLine:
                 await link.write(answer, 1.0)
 
 
-async def until(condition: Any, what: str, within_s: float = 5.0) -> None:
-    try:
-        async with asyncio.timeout(within_s):
-            while not condition():  # noqa: ASYNC110 - the state is in bytes on a memory cable
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        pytest.fail(f"never happened: {what}")
-
-
 async def test_a_rating_request_reaches_the_windows_rating_pad_as_its_ask_frame(api: Api) -> None:
     assert api.controller is not None
     service = api.controller.service
@@ -623,7 +615,7 @@ async def test_a_rating_request_reaches_the_windows_rating_pad_as_its_ask_frame(
     pad.start()
     await hub.start()
     try:
-        await until(lambda: hub.devices["w3-rating"].ready, "the rating pad answers its pings")
+        await eventually(lambda: hub.devices["w3-rating"].ready, "the rating pad answers its pings")
         ticket = await api.issue("police")
         for action in ("open", "call", "start"):
             await api.post(f"/api/v1/windows/3/{action}")
@@ -632,11 +624,11 @@ async def test_a_rating_request_reaches_the_windows_rating_pad_as_its_ask_frame(
         assert pad.peer.view()["prompt"] == "idle"
 
         await api.post("/api/v1/windows/3/rating-request", headers=CLERK_3)
-        await until(lambda: pad.peer.prompt == "asking", "the pad shows its rating prompt")
+        await eventually(lambda: pad.peer.prompt == "asking", "the pad shows its rating prompt")
         assert ask in pad.heard
 
         await pad.press(4)
-        await until(lambda: pad.peer.prompt == "thanks", "the pad thanks the applicant")
+        await eventually(lambda: pad.peer.prompt == "thanks", "the pad thanks the applicant")
         rated = await api.get(f"/api/v1/tickets/{ticket['id']}")
         assert rated["rating"] == 4
         assert (await api.get("/api/v1/windows/3/rating-request"))["ticket"] is None

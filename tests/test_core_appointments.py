@@ -16,9 +16,11 @@ from hall_controller.core.bookings import (
 )
 from hall_controller.core.errors import Conflict, InvalidCommand, NotFound
 from hall_controller.core.events import (
+    AppointmentBooked,
     AppointmentCheckedIn,
     AppointmentMissed,
     Event,
+    TicketCalled,
     TicketIssued,
     TicketReserved,
 )
@@ -31,11 +33,20 @@ from core_fixtures import ACTOR, T0, assert_refused, local, make_config, new_hal
 SLOT = local(10, 30)
 
 
-def booked(hall: Hall, code: str | None = "ab12cd", **fields: object) -> str:
-    request = BookingRequest(**{"theme": "A", "slot_at": SLOT, "code": code, **fields})  # type: ignore[arg-type]
-    events = hall.book_appointment(request, at=T0, actor="booking-system")
-    booking_id: str = events[0].booking_id  # type: ignore[attr-defined]
-    return booking_id
+def booked(
+    hall: Hall,
+    code: str | None = "ab12cd",
+    *,
+    slot_at: float = SLOT,
+    person_hash: str | None = None,
+    priority: str | None = None,
+) -> str:
+    request = BookingRequest(
+        theme="A", slot_at=slot_at, code=code, person_hash=person_hash, priority=priority
+    )
+    (event,) = hall.book_appointment(request, at=T0, actor="booking-system")
+    assert isinstance(event, AppointmentBooked)
+    return event.booking_id
 
 
 def bookings(hall: Hall) -> dict[str, dict[str, object]]:
@@ -62,8 +73,8 @@ def test_bookings_are_refused_with_their_reason() -> None:
     hall = new_hall(config)
     booked(hall, "CODE1")
 
-    def book(**fields: object) -> None:
-        request = BookingRequest(**{"theme": "A", "slot_at": SLOT, "code": "OTHER", **fields})  # type: ignore[arg-type]
+    def book(theme: str = "A", slot_at: float = SLOT, code: str | None = "OTHER") -> None:
+        request = BookingRequest(theme=theme, slot_at=slot_at, code=code)
         hall.book_appointment(request, at=T0, actor=ACTOR)
 
     assert "unknown theme" in assert_refused(hall, InvalidCommand, lambda: book(theme="Z")).message
@@ -113,7 +124,9 @@ def test_a_check_in_on_time_gives_an_appointment_ticket_called_first() -> None:
     assert hall.bookings[booking_id].status is BookingStatus.CHECKED_IN
     # Due now: called before the walk-in who came earlier.
     call = hall.call_next("g1", at=SLOT - 200, actor=ACTOR)
-    assert call[-1].ticket_id == issued.ticket_id  # type: ignore[attr-defined]
+    called = call[-1]
+    assert isinstance(called, TicketCalled)
+    assert called.ticket_id == issued.ticket_id
     error = assert_refused(
         hall, Conflict, lambda: hall.check_in(booking_id, channel="k", at=SLOT, actor=ACTOR)
     )
@@ -141,12 +154,15 @@ def test_a_late_check_in_is_a_walk_in_with_its_priority() -> None:
     assert isinstance(reserved, TicketReserved)
     assert reserved.appointment_at is None
     assert reserved.priority == "pregnant"
-    assert checked.late is True  # type: ignore[attr-defined]
+    assert isinstance(checked, AppointmentCheckedIn)
+    assert checked.late is True
     assert hall.bookings[booking_id].status is BookingStatus.LATE
     # The print failed: the number is voided, and the booking may be checked in again.
     hall.void(reserved.ticket_id, "paper out", at=SLOT + 902, actor=ACTOR)
     again = hall.check_in(booking_id, channel="kiosk-screen", at=SLOT + 903, actor=ACTOR)
-    assert hall.tickets[again[0].ticket_id].status is TicketStatus.WAITING  # type: ignore[attr-defined]
+    issued_again = again[0]
+    assert isinstance(issued_again, TicketIssued)
+    assert hall.tickets[issued_again.ticket_id].status is TicketStatus.WAITING
 
 
 def test_a_booking_nobody_came_for_is_recorded_missed_once() -> None:

@@ -19,7 +19,7 @@ from hall_controller.access import (
 )
 from hall_controller.core.errors import DomainError
 
-from .broadcast import dumps
+from .context import json_response
 from .pages import page
 from .validation import (
     PRINCIPAL_KEY,
@@ -251,11 +251,6 @@ def session_view(request: web.Request, principal: Principal | None) -> dict[str,
             actor=principal.actor,
         )
     return view
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    """A JSON response with Chinese text kept readable."""
-    return web.Response(body=dumps(body), status=status, content_type="application/json")
 
 
 @allow("public")

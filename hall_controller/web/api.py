@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,12 @@ from hall_controller.services import (
     ServiceError,
     ServiceUnavailable,
 )
-from hall_controller.web.broadcast import ScreenBroadcast, dumps, sse_frame
+from hall_controller.web.broadcast import ScreenBroadcast, sse_frame
 from hall_controller.web.metrics import render_metrics
 
 from . import access, appointments, calling, manager, technician
 from .access import ACCESS_KEY, access_middleware, allow, principal_of, require_role
+from .context import KIOSKS_KEY, SERVICE_KEY, json_response, query_day, service_of
 from .openapi import openapi_document
 from .pages import UI_DIR, UI_DIR_KEY, page
 from .validation import (
@@ -48,8 +48,6 @@ from .validation import (
 
 log = structlog.get_logger(__name__)
 
-SERVICE_KEY: web.AppKey[HallService] = web.AppKey("service", HallService)
-KIOSKS_KEY: web.AppKey[KioskService] = web.AppKey("kiosks", KioskService)
 SCREENS_KEY: web.AppKey[ScreenBroadcast] = web.AppKey("screens", ScreenBroadcast)
 # A status page hears about its ticket at most this often (a burst of calls is one update).
 STATUS_EVERY_S = 1.0
@@ -58,11 +56,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE_INTERVAL_S = 10.0
 # Who gets the hall's events whole on /api/v1/events (a kiosk or a display gets the public ones).
 STAFF_ROLES = frozenset({"staff", "manager", "technician"})
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    """A JSON response with Chinese text kept readable."""
-    return web.Response(body=dumps(body), status=status, content_type="application/json")
 
 
 def error_response(status: int, code: str, message: str, **details: Any) -> web.Response:
@@ -127,8 +120,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(500, "internal", "internal error; the request changed nothing")
 
 
-def _service(request: web.Request) -> HallService:
-    return request.app[SERVICE_KEY]
+_service = service_of
 
 
 # ----------------------------------------------------------------- reads
@@ -239,9 +231,6 @@ async def get_ticket(request: web.Request) -> web.Response:
     return json_response(_service(request).ticket_view(request.match_info["ticket"]))
 
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
@@ -264,14 +253,7 @@ async def get_audit(request: web.Request) -> web.Response:
             f'unknown parameter "{unknown[0]}"{did_you_mean(unknown[0], _AUDIT_PARAMETERS)}',
             field=unknown[0],
         )
-    day = request.query.get("day")
-    if day is not None:
-        try:
-            if not _DAY.match(day):
-                raise ValueError(day)
-            date.fromisoformat(day)
-        except ValueError:
-            raise BadRequest("day must be a date YYYY-MM-DD", field="day") from None
+    day = query_day(request)
     ticket = request.query.get("ticket")
     if ticket is not None and not _TICKET.match(ticket):
         raise BadRequest("ticket must be a ticket id or number such as A012", field="ticket")

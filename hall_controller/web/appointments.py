@@ -8,9 +8,8 @@ import contextlib
 import csv
 import io
 import math
-import re
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -18,11 +17,10 @@ from aiohttp import web
 
 from hall_controller.core.bookings import BookingRequest, BookingsRefused
 from hall_controller.core.errors import DomainError
-from hall_controller.kiosks import KioskService
 from hall_controller.services import HallService, ServiceError
 
 from .access import allow
-from .broadcast import dumps
+from .context import SERVICE_KEY, json_response, kiosks_of, query_day, service_of
 from .openapi import SCHEMAS, _errors, _json, _obj, _path_param, _ref, _write
 from .validation import (
     BadRequest,
@@ -41,29 +39,11 @@ MISSED_EVERY_S = 30.0
 CSV_COLUMNS = ("theme", "slot", "code", "id_number", "priority")
 CSV_MAX_BYTES = 256 * 1024
 CSV_MAX_ROWS = 2000
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _service(request: web.Request) -> HallService:
-    # Imported here: api.py imports this module to add its routes.
-    from .api import SERVICE_KEY
-
-    return request.app[SERVICE_KEY]
-
-
-def _kiosks(request: web.Request) -> KioskService:
-    from .api import KIOSKS_KEY
-
-    return request.app[KIOSKS_KEY]
-
-
-def _json_reply(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=dumps(body), status=status, content_type="application/json")
 
 
 def _refused_rows(problems: list[str]) -> web.Response:
     count = len(problems)
-    return _json_reply(
+    return json_response(
         {
             "error": {
                 "code": "invalid_rows",
@@ -135,7 +115,7 @@ async def book(request: web.Request) -> web.Response:
     """Book an appointment: {"theme", "slot", "code"?, "id_number"?, "priority"?}."""
     key = idempotency_key(request)
     actor = actor_of(request)
-    service = _service(request)
+    service = service_of(request)
     body = await json_object(request, CSV_COLUMNS)
     booking = _request_of(
         service,
@@ -151,7 +131,7 @@ async def book(request: web.Request) -> web.Response:
         problem = refused.problems[0]
         field = "id_number" if problem.field == "id_number" else problem.field
         status = 409 if problem.conflict else 422
-        return _json_reply(
+        return json_response(
             {
                 "error": {
                     "code": "conflict" if problem.conflict else "invalid",
@@ -161,7 +141,7 @@ async def book(request: web.Request) -> web.Response:
             },
             status,
         )
-    return _json_reply(reply.body[0], 201)
+    return json_response(reply.body[0], 201)
 
 
 @allow("manager", "staff")
@@ -170,15 +150,7 @@ async def list_appointments(request: web.Request) -> web.Response:
     for name in request.query:
         if name != "day":
             raise BadRequest(f'unknown parameter "{name}"{did_you_mean(name, ["day"])}', field=name)
-    day = request.query.get("day")
-    if day is not None:
-        try:
-            if not _DAY.match(day):
-                raise ValueError(day)
-            date.fromisoformat(day)
-        except ValueError:
-            raise BadRequest("day must be a date such as 2026-11-28", field="day") from None
-    return _json_reply(await _service(request).appointments_view(day))
+    return json_response(await service_of(request).appointments_view(query_day(request)))
 
 
 @allow("manager")
@@ -188,17 +160,17 @@ async def cancel(request: web.Request) -> web.Response:
     actor = actor_of(request)
     body = await json_object(request, ("reason",))
     reason = optional_str(body, "reason", max_len=200) or ""
-    reply = await _service(request).cancel_appointment(
+    reply = await service_of(request).cancel_appointment(
         request.match_info["id"], reason, actor=actor, key=key
     )
-    return _json_reply(reply.body, reply.status)
+    return json_response(reply.body, reply.status)
 
 
 @allow("manager")
 async def import_csv(request: web.Request) -> web.Response:
     """Book every row of a CSV file (theme,slot,code,id_number,priority) or none of them."""
     actor = actor_of(request)
-    service = _service(request)
+    service = service_of(request)
     if request.content_type not in ("text/csv", "text/plain"):
         raise BadRequest("send the bookings as text/csv", field="Content-Type")
     if request.content_length is not None and request.content_length > CSV_MAX_BYTES:
@@ -260,7 +232,7 @@ async def import_csv(request: web.Request) -> web.Response:
             problems.append(f"line {lines[problem.index]}: {problem.field}: {problem.message}")
     else:
         if not problems:
-            return _json_reply({"imported": len(reply.body), "appointments": reply.body}, 201)
+            return json_response({"imported": len(reply.body), "appointments": reply.body}, 201)
     problems.sort(key=lambda text: int(text.split(":", 1)[0].removeprefix("line ")))
     return _refused_rows(problems)
 
@@ -274,14 +246,14 @@ async def check_in(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     actor = actor_of(request)
     body = await json_object(request, ("code", "card"))
-    result = await _kiosks(request).check_in(
+    result = await kiosks_of(request).check_in(
         request.match_info["kiosk"],
         code=optional_str(body, "code", max_len=64) or None,
         card=optional_str(body, "card", max_len=64) or None,
         actor=actor,
         key=key,
     )
-    return _json_reply(result, 201)
+    return json_response(result, 201)
 
 
 # ----------------------------------------------------------------- bookings nobody came for
@@ -298,7 +270,6 @@ async def _look_for_missed(service: HallService) -> None:
 
 
 async def _missed_lookout(app: web.Application) -> AsyncIterator[None]:
-    from .api import SERVICE_KEY
 
     task = asyncio.create_task(_look_for_missed(app[SERVICE_KEY]), name="appointments-missed")
     try:

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from hall_controller.services import HallService, Reply
+from hall_controller.services import Reply
 
 from .access import allow, principal_of
-from .broadcast import dumps
+from .context import json_response, service_of
 from .openapi import _errors, _json, _obj, _path_param, _ref, _write
 from .validation import (
     BadRequest,
@@ -26,19 +26,8 @@ NEXT_DEFAULT = 5
 NEXT_MAX = 20
 
 
-def _service(request: web.Request) -> HallService:
-    # Imported here: api.py imports this module to add its routes.
-    from .api import SERVICE_KEY
-
-    return request.app[SERVICE_KEY]
-
-
-def _json_reply(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=dumps(body), status=status, content_type="application/json")
-
-
 def _reply(reply: Reply) -> web.Response:
-    return _json_reply(reply.body, reply.status)
+    return json_response(reply.body, reply.status)
 
 
 def _only_parameters(request: web.Request, names: tuple[str, ...]) -> None:
@@ -54,11 +43,11 @@ def _only_parameters(request: web.Request, names: tuple[str, ...]) -> None:
 async def get_emergency(request: web.Request) -> web.Response:
     """Whether an emergency (or a drill) is declared, with its message and since when (and, for
     staff, by whom)."""
-    view = _service(request).emergency_view()
+    view = service_of(request).emergency_view()
     principal = principal_of(request)
     if principal is None or not principal.roles & {"staff", "manager", "technician"}:
         view["by"] = None  # the public see what is happening, not which account declared it
-    return _json_reply(view)
+    return json_response(view)
 
 
 @allow("manager")
@@ -71,7 +60,7 @@ async def start_emergency(request: web.Request) -> web.Response:
     drill = body.get("drill", False)
     if not isinstance(drill, bool):
         raise BadRequest("drill must be true or false", field="drill")
-    reply = await _service(request).start_emergency(message, drill, actor=actor, key=key)
+    reply = await service_of(request).start_emergency(message, drill, actor=actor, key=key)
     return _reply(reply)
 
 
@@ -81,7 +70,7 @@ async def end_emergency(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     actor = actor_of(request)
     await json_object(request, ())
-    return _reply(await _service(request).end_emergency(actor=actor, key=key))
+    return _reply(await service_of(request).end_emergency(actor=actor, key=key))
 
 
 # ----------------------------------------------------------------- the hall display
@@ -90,7 +79,7 @@ async def end_emergency(request: web.Request) -> web.Response:
 @allow("public")
 async def get_display(request: web.Request) -> web.Response:
     """The hall display's settings: its notice line, and whether and how it speaks calls."""
-    return _json_reply(_service(request).display_view())
+    return json_response(service_of(request).display_view())
 
 
 @allow("public")
@@ -103,7 +92,7 @@ async def call_audio(request: web.Request) -> web.Response:
         raise BadRequest("ticket must be a ticket number such as A012", field="ticket")
     if not window or len(window) > 32:
         raise BadRequest("window must be a window id such as 3", field="window")
-    audio = await _service(request).call_audio(ticket, window)
+    audio = await service_of(request).call_audio(ticket, window)
     # The same call sounds the same all day: a display may keep it (a recall replays it).
     return web.Response(
         body=audio, content_type="audio/wav", headers={"Cache-Control": "private, max-age=3600"}
@@ -123,13 +112,13 @@ async def next_tickets(request: web.Request) -> web.Response:
         if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= NEXT_MAX:
             raise BadRequest(f"count must be an integer from 1 to {NEXT_MAX}", field="count")
         count = int(raw)
-    return _json_reply(_service(request).next_view(request.match_info["window"], count))
+    return json_response(service_of(request).next_view(request.match_info["window"], count))
 
 
 @allow("staff", "manager")
 async def get_rating_request(request: web.Request) -> web.Response:
     """The ticket whose rating this window asked for and still waits for (null: none)."""
-    return _json_reply(_service(request).rating_request_view(request.match_info["window"]))
+    return json_response(service_of(request).rating_request_view(request.match_info["window"]))
 
 
 @allow("staff", "manager")
@@ -138,7 +127,7 @@ async def request_rating(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     actor = actor_of(request)
     await json_object(request, ())
-    reply = await _service(request).request_rating(
+    reply = await service_of(request).request_rating(
         request.match_info["window"], actor=actor, key=key
     )
     return _reply(reply)

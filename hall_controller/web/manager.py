@@ -8,11 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from hall_controller.figures import HallWatch
-from hall_controller.kiosks import KioskService
-from hall_controller.services import HallService, Reply
+from hall_controller.services import Reply
 
 from .access import allow
-from .broadcast import dumps
+from .context import SERVICE_KEY, json_response, kiosks_of, service_of
 from .openapi import (
     _NINT,
     _NSTR,
@@ -53,25 +52,8 @@ POLICY_FIELDS = (
 REASONED_WINDOW_ACTIONS = ("open", "close", "resume")
 
 
-def _service(request: web.Request) -> HallService:
-    # Imported here: api.py imports this module to add its routes.
-    from .api import SERVICE_KEY
-
-    return request.app[SERVICE_KEY]
-
-
-def _kiosks(request: web.Request) -> KioskService:
-    from .api import KIOSKS_KEY
-
-    return request.app[KIOSKS_KEY]
-
-
-def _json_reply(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=dumps(body), status=status, content_type="application/json")
-
-
 def _reply(reply: Reply) -> web.Response:
-    return _json_reply(reply.body, reply.status)
+    return json_response(reply.body, reply.status)
 
 
 def _reason(body: dict[str, Any]) -> str:
@@ -88,7 +70,7 @@ def _reason(body: dict[str, Any]) -> str:
 @allow("manager")
 async def get_overview(request: web.Request) -> web.Response:
     """Every window with its current ticket and clerk, every theme's line and oldest wait."""
-    return _json_reply(request.app[WATCH_KEY].overview())
+    return json_response(request.app[WATCH_KEY].overview())
 
 
 @allow("staff", "manager")
@@ -99,7 +81,7 @@ async def window_with_reason(request: web.Request) -> web.Response:
     action = request.path.rsplit("/", 1)[-1]
     body = await json_object(request, ("reason",))
     reason = optional_str(body, "reason", max_len=REASON_MAX)
-    reply = await _service(request).window_action(
+    reply = await service_of(request).window_action(
         request.match_info["window"], action, actor=actor, reason=reason, key=key
     )
     return _reply(reply)
@@ -120,7 +102,7 @@ async def prioritise(request: web.Request) -> web.Response:
             field="priority",
         )
     priority = optional_str(body, "priority", max_len=64) or None
-    reply = await _service(request).prioritise(
+    reply = await service_of(request).prioritise(
         request.match_info["ticket"], priority, _reason(body), actor=actor, key=key
     )
     return _reply(reply)
@@ -132,7 +114,7 @@ async def prioritise(request: web.Request) -> web.Response:
 @allow("manager")
 async def get_policy(request: web.Request) -> web.Response:
     """The policy settings a manager may change: today's values, ranges and units."""
-    return _json_reply(_service(request).policy_view())
+    return json_response(service_of(request).policy_view())
 
 
 @allow("manager")
@@ -143,7 +125,7 @@ async def put_policy(request: web.Request) -> web.Response:
     body = await json_object(request, (*POLICY_FIELDS, "reason"))
     reason = _reason(body)
     changes = {name: value for name, value in body.items() if name != "reason"}
-    reply = await _service(request).change_policy(changes, reason, actor=actor, key=key)
+    reply = await service_of(request).change_policy(changes, reason, actor=actor, key=key)
     return _reply(reply)
 
 
@@ -153,13 +135,13 @@ async def put_policy(request: web.Request) -> web.Response:
 @allow("manager")
 async def get_figures(request: web.Request) -> web.Response:
     """Today's figures: per theme, per hour, waits against target, ratings."""
-    return _json_reply(await request.app[WATCH_KEY].figures())
+    return json_response(await request.app[WATCH_KEY].figures())
 
 
 @allow("manager")
 async def get_alerts(request: web.Request) -> web.Response:
     """Help pages, waits near or over target, devices lost or alerting: newest concerns first."""
-    return _json_reply(request.app[WATCH_KEY].alerts())
+    return json_response(request.app[WATCH_KEY].alerts())
 
 
 @allow("manager")
@@ -169,7 +151,7 @@ async def acknowledge_alert(request: web.Request) -> web.Response:
     body = await json_object(request, ("note",))
     note = optional_str(body, "note", max_len=REASON_MAX) or ""
     alert = request.match_info["alert"]
-    return _json_reply(await request.app[WATCH_KEY].acknowledge(alert, note, actor=actor))
+    return json_response(await request.app[WATCH_KEY].acknowledge(alert, note, actor=actor))
 
 
 @allow("kiosk", "manager")
@@ -178,13 +160,12 @@ async def kiosk_help(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     actor = actor_of(request)
     await json_object(request, ())
-    body = await _kiosks(request).ask_for_help(request.match_info["kiosk"], actor=actor, key=key)
-    return _json_reply(body, status=202)
+    body = await kiosks_of(request).ask_for_help(request.match_info["kiosk"], actor=actor, key=key)
+    return json_response(body, status=202)
 
 
 def add_routes(app: web.Application) -> None:
     """Add this screen's routes to the application."""
-    from .api import SERVICE_KEY
 
     app[WATCH_KEY] = HallWatch(app[SERVICE_KEY])
     app.router.add_get("/manager", allow("manager")(page("manager.html")))
