@@ -28,6 +28,7 @@ from hall_controller.devices.announcer import ScreenVoice
 from hall_controller.devices.hub import VOICE_CACHE_DIR, DeviceHub
 from hall_controller.kiosks import KioskService
 from hall_controller.logs import RECENT
+from hall_controller.notifications import NoticeDispatcher, WebhookNotifier
 from hall_controller.profiles import profiles_folder
 from hall_controller.protocols.mqtt_tree import Topics
 from hall_controller.services import HallService, ServiceError
@@ -38,7 +39,7 @@ from hall_controller.technician import TechnicianService
 from hall_controller.transports.backoff import Backoff
 from hall_controller.transports.errors import TransportError
 from hall_controller.transports.mqtt import MqttLink, Will
-from hall_controller.web.api import build_app
+from hall_controller.web.api import CONTACTS_KEY, build_app
 from hall_controller.web.technician import TECHNICIAN_KEY
 
 log = structlog.get_logger(__name__)
@@ -253,6 +254,7 @@ class Controller:
     kiosks: KioskService
     devices: DeviceStack | None = None
     screen_voice: ScreenVoice | None = None
+    notices: NoticeDispatcher | None = None
 
     async def close(self) -> None:
         """Stop serving, write a snapshot for a fast restart, and close the log durably."""
@@ -263,6 +265,8 @@ class Controller:
             await self.devices.close()
         self.service.bus.close()
         await self.runner.cleanup()
+        if self.notices is not None:
+            await self.notices.close()
         if self.screen_voice is not None:
             await self.screen_voice.close()
         self.service.snapshot()
@@ -313,6 +317,7 @@ async def start_controller(
     """Open the event log, restore today, and start answering HTTP."""
     hall = settings.hall
     tls = _tls_context(settings) if settings.server.tls_cert is not None else None
+    notifier = await asyncio.to_thread(_notifier, settings)
     service, event_log = await asyncio.to_thread(open_hall, settings, data_dir, clock)
     stopped = asyncio.Event()
     service.on_failure = lambda _reason: stopped.set()
@@ -339,6 +344,16 @@ async def start_controller(
         service, profiles_dir=profiles_dir, devices=settings.devices, recent_log=RECENT
     )
     app[TECHNICIAN_KEY] = technician
+    notices = None
+    if notifier is not None and settings.notifications is not None:
+        notices = NoticeDispatcher(
+            service,
+            notifier,
+            near=settings.notifications.near,
+            retries=settings.notifications.retries,
+        )
+        app[CONTACTS_KEY] = notices.register
+        await notices.start()
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     bind_host = host if host is not None else settings.server.host
@@ -348,6 +363,8 @@ async def start_controller(
         await site.start()
     except OSError as exc:
         await runner.cleanup()
+        if notices is not None:
+            await notices.close()
         await event_log.close()
         raise StartupError(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror}") from exc
     addresses = runner.addresses
@@ -362,7 +379,7 @@ async def start_controller(
             advice="set [server] tls_cert and tls_key: PINs and sessions travel in the clear",
         )
     log.info("listening", url=url, port=actual, hall=hall.id, data_dir=str(data_dir))
-    controller = Controller(service, event_log, runner, url, stopped, kiosks)
+    controller = Controller(service, event_log, runner, url, stopped, kiosks, notices=notices)
     # Hall displays that speak in the browser get the speakers' own Mandarin voice.
     controller.screen_voice = service.voice = ScreenVoice(
         settings.announcer, data_dir / VOICE_CACHE_DIR
@@ -373,6 +390,17 @@ async def start_controller(
         await controller.close()
         raise
     return controller
+
+
+def _notifier(settings: Settings) -> WebhookNotifier | None:
+    """The [notifications] gateway, or None; StartupError if its token file is unreadable."""
+    if settings.notifications is None:
+        return None
+    try:
+        return WebhookNotifier.from_settings(settings.notifications)
+    except (OSError, UnicodeDecodeError) as exc:
+        file = settings.notifications.token_file
+        raise StartupError(f"cannot read the notifications token file {file}: {exc}") from exc
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext:

@@ -34,6 +34,7 @@ from hall_controller.config_reader import (
     quote,
     read_toml,
     real,
+    seconds,
     show_value,
     text_value,
     time_of_day,
@@ -66,6 +67,7 @@ __all__ = [
     "ConfigIssue",
     "DeviceConfig",
     "MqttSettings",
+    "NotificationSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -152,6 +154,17 @@ class MqttSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NotificationSettings:
+    """The gateway (SMS, WeChat) told when a ticket is near the front and when it is called."""
+
+    webhook_url: str
+    token_file: Path | None = None
+    near: int = 3  # people ahead when the "near" notice goes out
+    timeout_s: float = 5.0  # per attempt
+    retries: int = 5
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """A fully validated configuration and the file it came from."""
 
@@ -163,6 +176,7 @@ class Settings:
     devices: tuple[DeviceConfig, ...] = ()
     announcer: AnnouncerSettings = field(default_factory=AnnouncerSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
+    notifications: NotificationSettings | None = None
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -215,6 +229,7 @@ _TOP_KEYS = (
     "display",
     "access",
     "accounts",
+    "notifications",
 )
 _HALL_KEYS = (
     "id",
@@ -741,6 +756,7 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
     )
     announcer = _read_announcer(r, data, source, head.timezone)
     access = _read_access(r, data, kiosk_tokens, {w.id for w in complete_windows})
+    notifications = _read_notifications(r, data, source)
     if r.issues:
         raise ConfigError(tuple(r.issues))
     return Settings(
@@ -752,6 +768,7 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
         devices=devices,
         announcer=announcer,
         access=access,
+        notifications=notifications,
     )
 
 
@@ -1073,6 +1090,35 @@ def _read_mqtt(r: Reader, data: Mapping[str, object], source: Path) -> MqttSetti
         password_file=(source.parent / password) if password else None,
         keepalive_s=r.optional(table, "mqtt", "keepalive", _KEEPALIVE, d.keepalive_s),
         max_inflight=r.optional(table, "mqtt", "max_inflight", _INFLIGHT, d.max_inflight),
+    )
+
+
+_NOTIFICATION_KEYS = ("webhook_url", "token_file", "near", "timeout", "retries")
+_WEBHOOK_URL = pattern(r"https?://[^\s/?#]+[^\s]*", 'an "http://" or "https://" URL')
+_NEAR = integer(0, 50, "a number of people ahead from 0 to 50")
+_NOTICE_TIMEOUT = seconds(0.1, 60.0)
+_RETRIES = integer(0, 20, "a number of retries from 0 to 20")
+
+
+def _read_notifications(
+    r: Reader, data: Mapping[str, object], source: Path
+) -> NotificationSettings | None:
+    if "notifications" not in data:
+        return None
+    table = r.table(data["notifications"], "notifications", _NOTIFICATION_KEYS, "a table")
+    if table is None:
+        return None
+    url = r.required(table, "notifications", "webhook_url", _WEBHOOK_URL)
+    if url is None:
+        return None
+    d = NotificationSettings(url)
+    token = r.optional(table, "notifications", "token_file", _TEXT, "")
+    return NotificationSettings(
+        webhook_url=url,
+        token_file=(source.parent / token) if token else None,
+        near=r.optional(table, "notifications", "near", _NEAR, d.near),
+        timeout_s=r.optional(table, "notifications", "timeout", _NOTICE_TIMEOUT, d.timeout_s),
+        retries=r.optional(table, "notifications", "retries", _RETRIES, d.retries),
     )
 
 

@@ -49,6 +49,11 @@ from .validation import (
 log = structlog.get_logger(__name__)
 
 SCREENS_KEY: web.AppKey[ScreenBroadcast] = web.AppKey("screens", ScreenBroadcast)
+# Where a ticket's contact for notices goes (ticket id, contact); absent when the hall has no
+# notifier, and then a contact given with a ticket is not kept.
+CONTACTS_KEY: web.AppKey[Callable[[str, str], None]] = web.AppKey("contacts")
+# A contact is an opaque id from the applicant's channel (such as a WeChat openid).
+_CONTACT = re.compile(r"^[\x21-\x7e]{1,64}$")
 # A status page hears about its ticket at most this often (a burst of calls is one update).
 STATUS_EVERY_S = 1.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -276,8 +281,11 @@ async def issue_ticket(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     actor = actor_of(request)
     body = await json_object(
-        request, ("theme", "priority", "id_number", "channel", "appointment_at")
+        request, ("theme", "priority", "id_number", "channel", "appointment_at", "notify")
     )
+    contact = optional_str(body, "notify", max_len=64) or None
+    if contact is not None and not _CONTACT.match(contact):
+        raise BadRequest("notify must be 1-64 printable ASCII characters", field="notify")
     reply = await _service(request).issue_ticket(
         theme=required_str(body, "theme", max_len=64),
         priority=optional_str(body, "priority", max_len=64) or None,
@@ -287,6 +295,9 @@ async def issue_ticket(request: web.Request) -> web.Response:
         actor=actor,
         key=key,
     )
+    register = request.app.get(CONTACTS_KEY)
+    if contact is not None and register is not None and reply.status == 201:
+        register(reply.body["id"], contact)
     return _reply(reply)
 
 

@@ -233,6 +233,12 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["number", "null"],
                 "description": "booked slot, epoch seconds",
             },
+            "notify": {
+                "type": ["string", "null"],
+                "maxLength": 64,
+                "description": "opaque contact from the applicant's channel (such as a WeChat "
+                "openid) for the near-the-front and called notices; kept in memory only",
+            },
         },
         required=["theme"],
     ),
