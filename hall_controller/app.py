@@ -351,6 +351,7 @@ async def start_controller(
             notifier,
             near=settings.notifications.near,
             retries=settings.notifications.retries,
+            backoff=lambda: Backoff(initial_s=1.0, cap_s=30.0),
         )
         app[CONTACTS_KEY] = notices.register
         await notices.start()

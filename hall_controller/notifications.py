@@ -20,7 +20,6 @@ import structlog
 from hall_controller.core.errors import NotFound
 from hall_controller.services import HallService, PublishedEvent
 from hall_controller.settings import NotificationSettings
-from hall_controller.transports.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +50,15 @@ class Notice:
     def body(self) -> dict[str, Any]:
         """The notice as JSON-ready data."""
         return asdict(self)
+
+
+class RetryDelays(Protocol):
+    """The waits between one notice's attempts (the composition root gives capped
+    exponential backoff with jitter)."""
+
+    def next_delay(self) -> float:
+        """The wait before the next attempt."""
+        ...
 
 
 class Notifier(Protocol):
@@ -117,7 +125,7 @@ class NoticeDispatcher:
         near: int = 3,
         retries: int = 5,
         backlog: int = NOTICE_BACKLOG,
-        backoff: Callable[[], Backoff] = lambda: Backoff(initial_s=1.0, cap_s=30.0),
+        backoff: Callable[[], RetryDelays],
     ) -> None:
         self.service = service
         self.notifier = notifier

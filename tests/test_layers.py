@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "demo_kiosks": {"kiosks", "services", "settings", "simulators", "core", "protocols"},
     "device_port": {"services", "devices", "core", "kiosks"},
     "kiosks": {"services", "core"},
-    "notifications": {"services", "core", "settings", "transports"},
+    "notifications": {"services", "core", "settings"},
     "access": {"services", "settings", "core"},
     "technician": {"services", "core", "profiles"},
     "figures": {"services", "core"},

@@ -125,16 +125,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(500, "internal", "internal error; the request changed nothing")
 
 
-_service = service_of
-
-
 # ----------------------------------------------------------------- reads
 
 
 @allow("public")
 async def healthz(request: web.Request) -> web.Response:
     """200 while the controller can take writes; 503 once its event log has failed."""
-    service = _service(request)
+    service = service_of(request)
     hall = service.current()
     if service.failure is not None:
         return json_response({"status": "failed", "reason": service.failure}, status=503)
@@ -146,7 +143,7 @@ async def healthz(request: web.Request) -> web.Response:
 @allow("technician", "manager")
 async def list_devices(request: web.Request) -> web.Response:
     """Every device and its health."""
-    return json_response(_service(request).devices_view())
+    return json_response(service_of(request).devices_view())
 
 
 @allow("technician")
@@ -156,14 +153,14 @@ async def learn_remote(request: web.Request) -> web.Response:
     body = await json_object(request, ("window",))
     window = optional_str(body, "window", max_len=32)
     device = request.match_info["device"]
-    return json_response(_service(request).learn_remote(device, window, actor=actor))
+    return json_response(service_of(request).learn_remote(device, window, actor=actor))
 
 
 @allow("technician", "manager")
 async def get_metrics(request: web.Request) -> web.Response:
     """Prometheus text format: device health, waiting tickets, window states, the log."""
     return web.Response(
-        text=render_metrics(_service(request)),
+        text=render_metrics(service_of(request)),
         content_type="text/plain",
         headers={"X-Content-Type-Options": "nosniff"},
         charset="utf-8",
@@ -179,7 +176,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 @allow("public")
 async def get_hall(request: web.Request) -> web.Response:
     """The hall's identity and a compact live picture."""
-    service = _service(request)
+    service = service_of(request)
     config = service.config
     return json_response(
         {
@@ -199,19 +196,19 @@ async def get_hall(request: web.Request) -> web.Response:
 @allow("public")
 async def list_themes(request: web.Request) -> web.Response:
     """Every theme with waiting counts and the wait a new ticket can expect."""
-    return json_response(_service(request).themes_view())
+    return json_response(service_of(request).themes_view())
 
 
 @allow("public")
 async def list_windows(request: web.Request) -> web.Response:
     """Every window and what it is doing."""
-    return json_response(_service(request).windows_view())
+    return json_response(service_of(request).windows_view())
 
 
 @allow("public")
 async def get_window(request: web.Request) -> web.Response:
     """One window and what it is doing."""
-    return json_response(_service(request).window_view(request.match_info["window"]))
+    return json_response(service_of(request).window_view(request.match_info["window"]))
 
 
 @allow("staff", "manager")
@@ -227,13 +224,13 @@ async def list_tickets(request: web.Request) -> web.Response:
                 field="status",
             )
         status = TicketStatus(raw)
-    return json_response(_service(request).tickets_view(status))
+    return json_response(service_of(request).tickets_view(status))
 
 
 @allow("staff", "manager")
 async def get_ticket(request: web.Request) -> web.Response:
     """One ticket's live status."""
-    return json_response(_service(request).ticket_view(request.match_info["ticket"]))
+    return json_response(service_of(request).ticket_view(request.match_info["ticket"]))
 
 
 def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -262,7 +259,7 @@ async def get_audit(request: web.Request) -> web.Response:
     ticket = request.query.get("ticket")
     if ticket is not None and not _TICKET.match(ticket):
         raise BadRequest("ticket must be a ticket id or number such as A012", field="ticket")
-    body = await _service(request).audit_view(
+    body = await service_of(request).audit_view(
         day=day,
         ticket=ticket,
         after=_query_int(request, "after", 0, 0, 2**62),
@@ -286,7 +283,7 @@ async def issue_ticket(request: web.Request) -> web.Response:
     contact = optional_str(body, "notify", max_len=64) or None
     if contact is not None and not _CONTACT.match(contact):
         raise BadRequest("notify must be 1-64 printable ASCII characters", field="notify")
-    reply = await _service(request).issue_ticket(
+    reply = await service_of(request).issue_ticket(
         theme=required_str(body, "theme", max_len=64),
         priority=optional_str(body, "priority", max_len=64) or None,
         id_number=optional_str(body, "id_number", max_len=32) or None,
@@ -308,7 +305,7 @@ async def ticket_action(request: web.Request) -> web.Response:
     actor = actor_of(request)
     ticket = request.match_info["ticket"]
     action = request.match_info["action"]
-    service = _service(request)
+    service = service_of(request)
     if action == "cancel":
         body = await json_object(request, ("reason",))
         reply = await service.ticket_action(
@@ -365,7 +362,7 @@ async def window_call(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     actor = actor_of(request)
     body = await json_object(request, ("ticket",))
-    reply = await _service(request).call(
+    reply = await service_of(request).call(
         request.match_info["window"],
         ticket=optional_str(body, "ticket", max_len=64) or None,
         actor=actor,
@@ -387,7 +384,7 @@ async def window_action(request: web.Request) -> web.Response:
     reason = optional_str(body, "reason")
     if action == "pause" and not reason:
         raise BadRequest("a pause needs a reason (break, meeting, ...)", field="reason")
-    reply = await _service(request).window_action(
+    reply = await service_of(request).window_action(
         request.match_info["window"], action, actor=actor, reason=reason, key=key
     )
     return _reply(reply)
@@ -404,7 +401,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     the events a public screen may show, without actors, reasons or notes. Sign-ins are in
     the audit trail only.
     """
-    service = _service(request)
+    service = service_of(request)
     principal = principal_of(request)
     staff = principal is not None and bool(principal.roles & STAFF_ROLES)
     response = await _event_stream_response(request)
@@ -503,13 +500,13 @@ async def kiosk_events(request: web.Request) -> web.StreamResponse:
 @allow("public")
 async def ticket_status(request: web.Request) -> web.Response:
     """A ticket's own status, by its signed link: that ticket only."""
-    return json_response(_service(request).status_view(request.match_info["link"]))
+    return json_response(service_of(request).status_view(request.match_info["link"]))
 
 
 @allow("public")
 async def ticket_status_events(request: web.Request) -> web.StreamResponse:
     """Server-sent `status` events of one ticket, when it changes (at most once a second)."""
-    service = _service(request)
+    service = service_of(request)
     link = request.match_info["link"]
     view = service.status_view(link)  # 404 before the stream starts
     response = await _event_stream_response(request)
@@ -550,7 +547,7 @@ async def ticket_status_events(request: web.Request) -> web.StreamResponse:
 @allow("public")
 async def ticket_qr_svg(request: web.Request) -> web.Response:
     """The ticket's QR code (its status page's address) as SVG, for a screen ticket."""
-    service = _service(request)
+    service = service_of(request)
     ticket_id = service.ticket_for_link(request.match_info["link"])  # 404 for a wrong link
     svg = await asyncio.to_thread(_qr_svg, service.status_url(ticket_id))
     return web.Response(

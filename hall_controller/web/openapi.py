@@ -175,10 +175,27 @@ SCHEMAS: dict[str, Any] = {
         {"status": _STR, "hall": _STR, "day": _STR, "version": {"type": "integer"}, "reason": _STR},
         required=["status"],
     ),
+    "FrameSeen": _obj(
+        {
+            "at": {"type": "number", "description": "epoch seconds"},
+            "frame": {"type": "string", "description": "hex of the first 64 bytes, or text"},
+            "note": _NSTR,
+        }
+    ),
     "Device": _obj(
         {
             "id": _STR,
-            "kind": {"enum": ["call_pad", "window_display", "rating_pad"]},
+            "kind": {
+                "enum": [
+                    "call_pad",
+                    "window_display",
+                    "rating_pad",
+                    "ticket_printer",
+                    "card_reader",
+                    "code_scanner",
+                    "announcer",
+                ]
+            },
             "profile": _STR,
             "driver": _STR,
             "window": _NSTR,
@@ -193,7 +210,13 @@ SCHEMAS: dict[str, Any] = {
             "last_error": _NSTR,
             "last_frame_in": _NSTR,
             "last_frame_out": _NSTR,
+            "recent_in": {"type": "array", "items": _ref("FrameSeen"), "maxItems": 8},
+            "recent_out": {"type": "array", "items": _ref("FrameSeen"), "maxItems": 8},
             "learning": _NSTR,
+            "test": {
+                "enum": ["print", "flash", "speak", "light", None],
+                "description": "what a test-fire does to this device; null: it has no test",
+            },
         }
     ),
     "LearnRequest": _obj(

@@ -131,53 +131,7 @@ _TIME = {"type": ["string", "null"], "format": "date-time"}
 _DEVICE = _path_param("device", "A device id, e.g. w1-board")
 _NAME = _path_param("name", "A profile's name: its file name without .toml, e.g. led-aa55-sum8")
 
-# Replaces the API's own Device schema: the technician's view adds the last frames each way
-# and the device's test.
 OPENAPI_SCHEMAS: dict[str, Any] = {
-    "FrameSeen": _obj(
-        {
-            "at": {"type": "number", "description": "epoch seconds"},
-            "frame": {"type": "string", "description": "hex of the first 64 bytes, or text"},
-            "note": _NSTR,
-        }
-    ),
-    "Device": _obj(
-        {
-            "id": _STR,
-            "kind": {
-                "enum": [
-                    "call_pad",
-                    "window_display",
-                    "rating_pad",
-                    "ticket_printer",
-                    "card_reader",
-                    "code_scanner",
-                    "announcer",
-                ]
-            },
-            "profile": _STR,
-            "driver": _STR,
-            "window": _NSTR,
-            "where": _STR,
-            "state": {"enum": ["connecting", "ready", "alert", "lost"]},
-            "since": _TIME,
-            "last_seen": _TIME,
-            "frames_in": {"type": "integer"},
-            "frames_out": {"type": "integer"},
-            "errors": {"type": "integer"},
-            "reconnects": {"type": "integer"},
-            "last_error": _NSTR,
-            "last_frame_in": _NSTR,
-            "last_frame_out": _NSTR,
-            "recent_in": {"type": "array", "items": _ref("FrameSeen"), "maxItems": 8},
-            "recent_out": {"type": "array", "items": _ref("FrameSeen"), "maxItems": 8},
-            "learning": _NSTR,
-            "test": {
-                "enum": ["print", "flash", "speak", "light", None],
-                "description": "what a test-fire does to this device; null: it has no test",
-            },
-        }
-    ),
     "DeviceTestResult": _obj(
         {
             "device": _STR,
