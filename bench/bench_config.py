@@ -23,8 +23,8 @@ token_hash = "{token_hash(BENCH_TOKEN)}"
 
 
 def bench_config_text(source: Path = DEMO_CONFIG) -> str:
-    """The demo hall with opening hours off, no daily caps (10,000 tickets fit) and the
-    benchmarks' token account (BENCH_AUTH)."""
+    """The demo hall with opening hours off, no daily caps or quotas (10,000 tickets fit) and
+    the benchmarks' token account (BENCH_AUTH)."""
     # The hall's devices are not part of these measures: only the queue, the log and HTTP.
     text = source.read_text(encoding="utf-8").partition("\n# === devices")[0] + "\n"
     text, count = re.subn(
@@ -32,4 +32,4 @@ def bench_config_text(source: Path = DEMO_CONFIG) -> str:
     )
     if count != 1:
         raise SystemExit(f"{source}: cannot find enforce_opening_hours to turn it off")
-    return re.sub(r"(?m)^daily_cap = .*\n", "", text) + BENCH_ACCOUNT_TOML
+    return re.sub(r"(?m)^(daily_cap|quotas) = .*\n", "", text) + BENCH_ACCOUNT_TOML

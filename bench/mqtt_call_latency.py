@@ -218,7 +218,7 @@ def _toml(value: object) -> str:
 def hall_config_text(hall_id: str, windows: int, mqtt_port: int) -> str:
     """The demo hall's themes, policy and store settings, with `windows` windows (their themes
     repeating the demo's windows in turn), each with an MQTT call pad and an MQTT display;
-    opening hours not enforced, no daily caps, synchronous = "full"."""
+    opening hours not enforced, no daily caps or quotas, synchronous = "full"."""
     demo = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
     hall = demo["hall"]
     lines = [
@@ -240,7 +240,8 @@ def hall_config_text(hall_id: str, windows: int, mqtt_port: int) -> str:
     ]
     for theme in demo["themes"]:
         lines += ["", "[[themes]]"]
-        lines += [f"{key} = {_toml(value)}" for key, value in theme.items() if key != "daily_cap"]
+        kept = {key: value for key, value in theme.items() if key not in ("daily_cap", "quotas")}
+        lines += [f"{key} = {_toml(value)}" for key, value in kept.items()]
     patterns = [list(w["themes"]) for w in demo["windows"]]
     for i, window in enumerate(window_ids(windows)):
         lines += [

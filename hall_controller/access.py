@@ -310,6 +310,12 @@ class AccessControl:
                 else "wrong kiosk token"
             ) from None
         self._throttle.succeeded(account_key)
+        previous = self._service.current().windows.get(window or "")
+        took_over_from = (
+            previous.clerk
+            if previous is not None and previous.clerk not in (None, session.account)
+            else None
+        )
         token = secrets.token_urlsafe(32)
         session.token_hash = _session_hash(token)
         await self._end_replaced(session)
@@ -323,9 +329,17 @@ class AccessControl:
                 role=session.role,
                 window=window,
                 kiosk=kiosk,
+                took_over_from=took_over_from,
             )
         )
-        log.info("signed_in", actor=principal.actor, window=window, kiosk=kiosk, remote=remote)
+        log.info(
+            "signed_in",
+            actor=principal.actor,
+            window=window,
+            kiosk=kiosk,
+            took_over_from=took_over_from,
+            remote=remote,
+        )
         return token, principal
 
     async def _check(

@@ -21,7 +21,7 @@ import structlog
 from aiohttp import web
 
 from hall_controller.access import SESSIONS_FILE, AccessControl
-from hall_controller.core.events import Event, event_data
+from hall_controller.core.events import PERSONAL_FIELDS, Event, event_data
 from hall_controller.core.hall import Hall
 from hall_controller.device_port import HubDeviceBench, HubKioskDevices, ServiceHallPort
 from hall_controller.devices.announcer import ScreenVoice
@@ -31,6 +31,7 @@ from hall_controller.logs import RECENT
 from hall_controller.notifications import NoticeDispatcher, WebhookNotifier
 from hall_controller.profiles import profiles_folder
 from hall_controller.protocols.mqtt_tree import Topics
+from hall_controller.retention import RetentionKeeper
 from hall_controller.services import HallService, ServiceError
 from hall_controller.settings import MqttSettings, Settings
 from hall_controller.store import EventLog
@@ -95,9 +96,15 @@ class CityStream:
         """A durable batch of events (a service watcher); published with the next flush."""
         for event in events:
             data = event_data(event)
-            # The city sees what happened, not who: no person hashes, no call candidates.
-            data.pop("person_hash", None)
+            # The city sees what happened, not who: no person hashes or booking codes, no
+            # call candidates.
+            for name in PERSONAL_FIELDS.get(event.type_name, ()):
+                data.pop(name, None)
             data.pop("candidates", None)
+            # A follow-up's notes are a manager's free text about an applicant's complaint, and a
+            # case number leads to the applicant's file: they stay in the hall.
+            data.pop("note", None)
+            data.pop("case_number", None)
             self._batch.append(
                 {"type": event.type_name, "at": event.at, "actor": event.actor, "data": data}
             )
@@ -255,9 +262,12 @@ class Controller:
     devices: DeviceStack | None = None
     screen_voice: ScreenVoice | None = None
     notices: NoticeDispatcher | None = None
+    retention: RetentionKeeper | None = None
 
     async def close(self) -> None:
         """Stop serving, write a snapshot for a fast restart, and close the log durably."""
+        if self.retention is not None:
+            await self.retention.close()
         # Tickets being printed end first (printed and issued, or voided): their printers
         # and the event log are still there.
         await self.kiosks.close()
@@ -295,6 +305,7 @@ def open_hall(
         clock=clock,
         snapshot_every=settings.store.snapshot_every,
     )
+    service.emergency_repeat_s = settings.announcer.emergency_repeat_s
     try:
         service.load()
     except (StoreError, ServiceError) as exc:
@@ -381,6 +392,9 @@ async def start_controller(
         )
     log.info("listening", url=url, port=actual, hall=hall.id, data_dir=str(data_dir))
     controller = Controller(service, event_log, runner, url, stopped, kiosks, notices=notices)
+    # Personal data of days that ended while the controller was down goes first.
+    controller.retention = RetentionKeeper(service, keep_s=settings.retention.personal_data_s)
+    await controller.retention.start()
     # Hall displays that speak in the browser get the speakers' own Mandarin voice.
     controller.screen_voice = service.voice = ScreenVoice(
         settings.announcer, data_dir / VOICE_CACHE_DIR

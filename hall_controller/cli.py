@@ -62,6 +62,43 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--auto", action="store_true", help="clerks press keys by themselves")
     simulate.add_argument("--speed", type=float, default=10.0, help="hall seconds per second")
 
+    purge = sub.add_parser(
+        "purge",
+        help="remove personal data past its retention from a stopped hall's event log",
+        description="Removes the keyed ID hashes and booking codes of business days past the "
+        "hall's [retention] from the event log, with their snapshots and stored replies, and "
+        "records it in the audit trail. A running controller does this by itself (at start, "
+        "after each rollover and every 10 minutes): stop it first to run this by hand.",
+    )
+    purge.add_argument("--config", type=Path, default=DEMO_CONFIG, help="default: demo hall")
+    purge.add_argument("--data-dir", type=Path, help="the hall's data directory")
+    purge.add_argument("--dry-run", action="store_true", help="tell what would go; change nothing")
+
+    report = sub.add_parser(
+        "report",
+        help="the efficiency evaluation report (效能评价报告) of a day, week, month or range",
+        description="Replays the hall's event log over the days asked and writes the efficiency "
+        "evaluation report as HTML (with charts), PDF or CSV. The log is read without its lock: "
+        "this runs beside a running controller.",
+    )
+    report.add_argument("--config", type=Path, default=DEMO_CONFIG, help="default: demo hall")
+    report.add_argument("--data-dir", type=Path, help="the hall's data directory")
+    period = report.add_mutually_exclusive_group(required=True)
+    period.add_argument("--day", help="one business day, YYYY-MM-DD, or today")
+    period.add_argument("--week", help="an ISO week, YYYY-Www (2026-W48)")
+    period.add_argument("--month", help="a calendar month, YYYY-MM")
+    period.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="a range's first day")
+    report.add_argument(
+        "--to", dest="last", metavar="YYYY-MM-DD", help="a range's last day (default: --from)"
+    )
+    report.add_argument("--format", choices=["html", "pdf", "csv"], default="html")
+    report.add_argument(
+        "--out",
+        type=Path,
+        help="the file to write, - for standard output (default: a name with the hall and the "
+        "period, in this directory)",
+    )
+
     check = sub.add_parser("check-config", help="validate a hall config and list every problem")
     check.add_argument("file", type=Path)
 
@@ -96,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _hash_secret()
     if args.command == "new-token":
         return _new_token()
+    if args.command == "purge":
+        return _purge(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "simulate":
         return _simulate(args)
     return _serve(args)
@@ -268,6 +309,67 @@ async def _with_demo_devices(
             await broker.stop()
 
 
+def _purge(args: argparse.Namespace) -> int:
+    """Purge what is due from a stopped hall's event log, and say what went."""
+    from hall_controller.app import EVENT_LOG_FILE, StartupError, default_data_dir, open_hall
+    from hall_controller.retention import RetentionKeeper
+    from hall_controller.services import ServiceError
+    from hall_controller.settings import ConfigError, format_issues, load_settings
+    from hall_controller.store import StoreLockedError
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(format_issues(exc), file=sys.stderr)
+        return 1
+    data_dir = args.data_dir or default_data_dir(
+        "demo" if args.config == DEMO_CONFIG else settings.hall.id
+    )
+    if not (data_dir / EVENT_LOG_FILE).is_file():
+        print(f"no event log in {data_dir}: give the hall's --data-dir", file=sys.stderr)
+        return 1
+    try:
+        service, event_log = open_hall(settings, data_dir)
+    except StartupError as exc:
+        if isinstance(exc.__cause__, StoreLockedError):
+            print(
+                f"the controller is running on {data_dir}: it purges by itself (at start, after "
+                "each rollover and every 10 minutes); stop it to purge by hand",
+                file=sys.stderr,
+            )
+        else:
+            print(f"cannot open the hall's event log: {exc}", file=sys.stderr)
+        return 1
+    keep_s = settings.retention.personal_data_s
+    kept = f"{keep_s / 86400:g} days after its day" if keep_s else "until the end of its day"
+    try:
+        before = RetentionKeeper(service, keep_s=keep_s).due_before()
+        purged = service.purge_personal_data_now(
+            before, actor="technician:cli", dry_run=args.dry_run
+        )
+    except ServiceError as exc:
+        print(f"purge failed, nothing changed: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        asyncio.run(event_log.close())
+    if not purged:
+        print(
+            f"nothing to purge: personal data is kept {kept}, and every day before {before} "
+            "is purged already"
+        )
+        return 0
+    verb = "would purge" if args.dry_run else "purged"
+    print(f"{verb} personal data of {len(purged)} day(s) before {before} (kept {kept}):")
+    for day, counts in purged.items():
+        print(
+            f"  {day}: {counts['events']} events, {counts['snapshots']} snapshots, "
+            f"{counts['replies']} stored replies"
+        )
+    if args.dry_run:
+        print("dry run: nothing changed")
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     """Simulated devices and a console, against a controller already running on this box."""
     import structlog
@@ -311,6 +413,134 @@ async def _simulate_main(settings: Settings, data_dir: Path, auto: bool, speed: 
         await hall.stop_auto()
         await hall.stop()
     return 0
+
+
+class _Progress:
+    """Days replayed, on standard error: a bar redrawn in place on a terminal; elsewhere (a log,
+    a pipe) a plain line at each tenth, so nothing is garbled."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.tenth = -1
+
+    def update(self, done: int, total: int, day: str) -> None:
+        """`done` of `total` days replayed, the last one `day`."""
+        if self.tty:
+            filled = round(30 * done / total)
+            bar = "#" * filled + "." * (30 - filled)
+            end = "\n" if done == total else ""
+            self.stream.write(f"\r回放 Replaying [{bar}] {done}/{total} {day}{end}")
+        elif done * 10 // total > self.tenth or done == total:
+            self.tenth = done * 10 // total
+            self.stream.write(f"report: {done}/{total} days replayed ({day})\n")
+        self.stream.flush()
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Write the efficiency report of the period asked; 2 for a bad period, 1 for a failure."""
+    import time
+    from zoneinfo import ZoneInfo
+
+    from hall_controller.app import EVENT_LOG_FILE, default_data_dir
+    from hall_controller.core.calendar import business_day
+    from hall_controller.core.followups import FOLLOWUP_EVENT_NAMES
+    from hall_controller.reports import (
+        PeriodError,
+        ReportError,
+        build_report,
+        day_period,
+        file_name,
+        followup_section,
+        month_period,
+        range_period,
+        render,
+        week_period,
+    )
+    from hall_controller.settings import ConfigError, format_issues, load_settings
+    from hall_controller.store import StoreError, read_days, read_events_of_types
+
+    if args.last is not None and args.first is None:
+        print("report: --to needs --from", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(format_issues(exc), file=sys.stderr)
+        return 1
+    hall = settings.hall
+    try:
+        if args.day == "today":
+            today = business_day(time.time(), ZoneInfo(hall.timezone), hall.day_rollover)
+            period = day_period(today, "--day")
+        elif args.day is not None:
+            period = day_period(args.day, "--day")
+        elif args.week is not None:
+            period = week_period(args.week, "--week")
+        elif args.month is not None:
+            period = month_period(args.month, "--month")
+        else:
+            period = range_period(args.first, args.last, ("--from", "--to"))
+    except PeriodError as exc:
+        print(f"report: {exc.message}", file=sys.stderr)
+        return 2
+    data_dir = args.data_dir or default_data_dir(
+        "demo" if args.config == DEMO_CONFIG else settings.hall.id
+    )
+    names = {a.id: (a.name_zh, a.name_en) for a in settings.access.accounts}
+    progress = _Progress(sys.stderr)
+    now = time.time()
+    try:
+        log_path = data_dir / EVENT_LOG_FILE
+        # A follow-up's callback and close are events of the days they happen, often after
+        # the period: its follow-ups come from the follow-up events of every day.
+        followups = followup_section(
+            hall,
+            period,
+            read_events_of_types(log_path, FOLLOWUP_EVENT_NAMES),
+            at=now,
+            staff_names=names,
+        )
+        days = read_days(log_path, period.days)
+        report = build_report(
+            hall,
+            period,
+            days,
+            generated_at=now,
+            staff_names=names,
+            progress=progress.update,
+            extra_sections=[followups],
+        )
+        body = render(report, args.format)
+    except StoreError as exc:
+        print(f"report: {exc} (is --data-dir the hall's data directory?)", file=sys.stderr)
+        return 1
+    except ReportError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 1
+    if str(args.out) == "-":
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+        return 0
+    out = args.out or Path(file_name(report, args.format))
+    try:
+        _write_atomically(out, body)
+    except OSError as exc:
+        print(f"report: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"{out} ({len(body)} bytes): {report.hall_name_en}, {period.label_en}")
+    return 0
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    """Write the file whole or not at all (a report cut short by a full disk is not left)."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(body)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 if __name__ == "__main__":

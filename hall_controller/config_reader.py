@@ -160,6 +160,28 @@ def duration(allow_zero: bool) -> Kind[int]:
     return Kind(expected, convert)
 
 
+SPAN_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def span(max_days: int) -> Kind[int]:
+    """A duration that may run to days ("1d", "15d", "36h", "1d12h"), in seconds: more than
+    zero, at most `max_days` days."""
+
+    def convert(value: object) -> int:
+        match = SPAN_RE.fullmatch(value) if isinstance(value, str) else None
+        if match is None or not value:
+            raise Invalid
+        days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+        total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+        if total == 0:
+            raise Invalid(f"expected a duration greater than zero, got {show_value(value)}")
+        if total > max_days * DAY_S:
+            raise Invalid(f"expected at most {max_days} days, got {show_value(value)}")
+        return total
+
+    return Kind(f'a duration such as "1d", "15d" or "36h" (at most {max_days} days)', convert)
+
+
 CLOCK_RE = r"(\d{1,2}):(\d{2})"
 
 

@@ -33,6 +33,10 @@ class HallSimulation:
         self.random = random.Random(seed)
         # Windows whose simulated clerks press call-pad keys instead of using the API.
         self.pad_windows = pad_windows
+        # Some intakes end with the result handed out on the spot: the applicant goes on to
+        # the pick-up queue with the same ticket (受审分离), when the hall has one.
+        themes = {t.id for t in service.config.themes}
+        self.next_stage = "pickup" if "pickup" in themes else None
 
     def start(self) -> list[asyncio.Task[None]]:
         """Start the simulation's named tasks (the caller cancels them on stop)."""
@@ -94,7 +98,26 @@ class HallSimulation:
             action = "no-show" if roll < 0.05 else "recall" if roll < 0.1 else "start"
             await service.window_action(window_id, action, actor=ACTOR)
         elif status is WindowStatus.SERVING and roll < 0.35:
+            current = service.current().current_ticket(window_id)
+            if (
+                self.next_stage is not None
+                and current is not None
+                and current.theme != self.next_stage
+                and current.stage == 1
+                and self.random.random() < 0.1
+            ):
+                await service.continue_visit(
+                    window_id,
+                    to_theme=self.next_stage,
+                    to_window=None,
+                    reason="当场出证 result ready",
+                    actor=ACTOR,
+                )
+                return
             reply = await service.window_action(window_id, "finish", actor=ACTOR)
+            if service.config.ratings.require_before_next:
+                # In a hall that wants it, the clerk asks for the rating before calling again.
+                await service.request_rating(window_id, actor=ACTOR)
             ticket = reply.body.get("ticket") if isinstance(reply.body, dict) else None
             if ticket and self.random.random() < 0.6:
                 score = self.random.choices([5, 4, 3, 2, 1], weights=[60, 25, 10, 3, 2])[0]

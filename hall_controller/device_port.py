@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hall_controller.core.errors import Conflict, DomainError, InvalidCommand, NotFound
-from hall_controller.core.hall import Hall
+from hall_controller.core.hall import Hall, RatingRequired
 from hall_controller.core.model import TicketPrint, WindowStatus
 from hall_controller.devices.base import NoTestFire
 from hall_controller.devices.errors import DeviceError
@@ -22,6 +22,8 @@ _WINDOW_KEYS = {
 }
 # Short texts for a pad's display (8-16 characters).
 _REFUSED = {
+    # The finished service's rating is to be asked first: the pad's rate key, then call.
+    RatingRequired: "请先评价",
     Conflict: "无法操作",
     InvalidCommand: "无法操作",
     NotFound: "无此窗口",
@@ -66,6 +68,11 @@ class ServiceHallPort:
     ) -> InputResult:
         """Carry out one key; the result says what the pad should show."""
         try:
+            # A pad has no sign-in of its own: its keys are the clerk's signed in at the window
+            # (who may have taken it over from an absent colleague, 同岗替代).
+            clerk = self.hall().window(window).clerk
+            if clerk is not None:
+                actor = f"{clerk} via {actor}"
             return await self._act(window, action, actor, transfer_to)
         except DomainError as exc:
             return InputResult(False, _REFUSED.get(type(exc), "无法操作"), self._busy(window))
@@ -113,6 +120,12 @@ class ServiceHallPort:
                 ticket.id, "transfer", actor=actor, to_window=transfer_to, reason="呼叫器转移"
             )
             return InputResult(True, f"转{transfer_to}号窗", self._busy(window))
+        elif action == "rate":
+            try:
+                await service.request_rating(window, actor=actor)
+            except Conflict:
+                return InputResult(False, "无可评价", self._busy(window))
+            return InputResult(True, "请评价", self._busy(window))
         elif action in _WINDOW_KEYS:
             await service.window_action(window, _WINDOW_KEYS[action], actor=actor, view=False)
         else:

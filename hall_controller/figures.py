@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .core.calendar import local_datetime
+from .core.capacity import capacity_of
 from .core.errors import Conflict, NotFound
 from .core.hall import Hall, Ticket, policy_after
 from .core.model import HallConfig, Policy, TicketStatus
@@ -212,6 +213,8 @@ class HallWatch:
                     ),
                     "near_target": near,
                     "over_target": over,
+                    # What it can still take today (10.3.4): cap, quota window, workload.
+                    "capacity": capacity_of(hall, theme.id, now).view(),
                 }
             )
         return out
@@ -287,7 +290,8 @@ class HallWatch:
     # ----------------------------------------------------------------- alerts
 
     def alerts(self) -> list[dict[str, Any]]:
-        """Help pages not yet answered, waits near or past target, devices lost or alerting.
+        """Help pages not yet answered, waits near or past target, devices lost or alerting,
+        poor ratings' follow-ups past a deadline.
 
         Unacknowledged first, critical before warning, oldest first. An acknowledged help page
         leaves the list; other alerts stay, marked, for as long as their cause lasts.
@@ -295,7 +299,12 @@ class HallWatch:
         service = self.service
         hall = service.current()
         now = service.now()
-        found = [*self._help_alerts(hall), *self._wait_alerts(hall, now), *self._device_alerts()]
+        found = [
+            *self._help_alerts(hall),
+            *self._wait_alerts(hall, now),
+            *self._device_alerts(),
+            *self._followup_alerts(now),
+        ]
         for alert in found:
             done = hall.acknowledged.get(alert["id"])
             alert["acknowledged"] = (
@@ -429,6 +438,38 @@ class HallWatch:
                     level,
                     since,
                     device,
+                    zh,
+                    en,
+                )
+            )
+        return out
+
+    def _followup_alerts(self, now: float) -> list[dict[str, Any]]:
+        """One alert per poor rating's follow-up past a deadline: the rectification's
+        (critical) once it has passed, else the callback's (a warning)."""
+        out = []
+        for f in self.service.followups.overdue(now):
+            late_fix = f.rectify_overdue(now)
+            due = f.rectify_due if late_fix else f.callback_due
+            when = local_datetime(due, self.service.tz).strftime("%m-%d %H:%M")
+            where_zh = f"，{f.window}号窗口" if f.window else ""
+            where_en = f", window {f.window}" if f.window else ""
+            if late_fix:
+                zh = f"差评整改 {f.number}（{f.day}{where_zh}）：整改超期，应于 {when} 前完成"
+                en = (
+                    f"Follow-up of {f.number} ({f.day}{where_en}): rectification overdue "
+                    f"since {when}"
+                )
+            else:
+                zh = f"差评整改 {f.number}（{f.day}{where_zh}）：回访超期，应于 {when} 前回访"
+                en = f"Follow-up of {f.number} ({f.day}{where_en}): callback overdue since {when}"
+            out.append(
+                self._alert(
+                    f"followup:{f.id}:{'rectify' if late_fix else 'callback'}",
+                    "followup",
+                    "critical" if late_fix else "warning",
+                    due,
+                    f.id,
                     zh,
                     en,
                 )

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from .core.capacity import ThemeFull
 from .core.errors import Conflict, DomainError, InvalidCommand, NotFound
 from .core.hall import Ticket
 from .core.identity import mask_id_number, mask_name
@@ -140,8 +141,27 @@ class KioskService:
         """
         kiosk = self.kiosk(kiosk_id)
         return await self._run_job(
-            kiosk, key, lambda: self._issue(kiosk, theme, priority, card, printed, actor)
+            kiosk, key, lambda: self._issue_or_full(kiosk, theme, priority, card, printed, actor)
         )
+
+    async def _issue_or_full(
+        self,
+        kiosk: Kiosk,
+        theme: str,
+        priority: str | None,
+        card: str | None,
+        printed: bool,
+        actor: str,
+    ) -> dict[str, Any]:
+        """_issue; when the theme is full, the ID card read stays usable for booking the slot
+        it offers instead."""
+        session = self._cards.get(card) if card else None
+        try:
+            return await self._issue(kiosk, theme, priority, card, printed, actor)
+        except ThemeFull:
+            if card and session is not None:
+                self._cards.setdefault(card, session)
+            raise
 
     async def _run_job(
         self,
@@ -328,6 +348,66 @@ class KioskService:
         result = await self._print(kiosk, printer, ticket, actor, on_screen)
         result.setdefault("appointment", self.service.check_in_view(booking))
         log.info("appointment_checked_in", booking=booking, kiosk=kiosk.id)
+        return result
+
+    async def book_slot(
+        self,
+        kiosk_id: str,
+        *,
+        theme: str,
+        slot_at: float,
+        card: str | None,
+        actor: str,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        """Book the appointment slot a full theme offered (预约), at a kiosk: by the ID card read
+        there (its keyed hash) or else by a booking code made for it; the appointment slip is
+        printed, or the code shown on the screen when it cannot be (the booking stands)."""
+        kiosk = self.kiosk(kiosk_id)
+        return await self._run_job(
+            kiosk, key, lambda: self._book_slot(kiosk, theme, slot_at, card, actor)
+        )
+
+    async def _book_slot(
+        self, kiosk: Kiosk, theme: str, slot_at: float, card: str | None, actor: str
+    ) -> dict[str, Any]:
+        session = self._cards.get(card) if card else None
+        applicant = self._take_card(card, kiosk.id) if card else None
+        try:
+            reply = await self.service.book_slot(
+                theme,
+                slot_at,
+                person_hash=applicant.person_hash if applicant is not None else None,
+                channel="kiosk",
+                actor=actor,
+            )
+        except DomainError:
+            if card and session is not None:
+                self._cards.setdefault(card, session)  # refused: the card reading stays usable
+            raise
+        booking: dict[str, Any] = reply.body
+        result: dict[str, Any] = {
+            "appointment": booking,
+            "check_in_from": self.service.check_in_from(booking["day"], booking["id"]),
+            "printed": False,
+            "printer": None,
+            "reason": None,
+        }
+        printer = self._printer(kiosk.id)
+        if printer is None or not printer.can_print:
+            result["reason"] = _unavailable(printer)
+            return result
+        paper = self.service.appointment_slip(booking["day"], booking["id"])
+        assert self.devices is not None
+        try:
+            async with asyncio.timeout(PRINT_DEADLINE_S):
+                await self.devices.print_ticket(printer.device_id, paper)
+        except (PrintRefused, TimeoutError) as exc:
+            result["reason"] = str(exc) or "the printer did not confirm the slip in time"
+            log.warning("appointment_slip_not_printed", booking=booking["id"], kiosk=kiosk.id)
+            return result
+        result.update(printed=True, printer=printer.device_id)
+        log.info("appointment_slip_printed", booking=booking["id"], kiosk=kiosk.id)
         return result
 
     async def reprint(

@@ -139,6 +139,7 @@ class NoticeDispatcher:
 
     async def start(self) -> None:
         """Start following the hall and sending."""
+        self.service.day_started.append(self._day_started)
         self._tasks = [
             asyncio.create_task(self._follow(), name="notices-events"),
             asyncio.create_task(self._send_all(), name="notices-send"),
@@ -146,6 +147,8 @@ class NoticeDispatcher:
 
     async def close(self) -> None:
         """Stop both tasks (notices not sent yet are dropped) and close the notifier."""
+        with contextlib.suppress(ValueError):
+            self.service.day_started.remove(self._day_started)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -158,6 +161,16 @@ class NoticeDispatcher:
         """Notify `contact` about `ticket_id` from now on (checked at once for "near")."""
         self._contacts[ticket_id] = contact
         self._check_near(ticket_id)
+
+    def _day_started(self, _day: str) -> None:
+        # Every ticket followed belonged to the day that ended: its contact goes with it now,
+        # not at the next event of the new day (which may come hours later).
+        self._contacts.clear()
+        self._near_sent.clear()
+
+    def following(self) -> int:
+        """Tickets whose applicant's contact is held (in memory only)."""
+        return len(self._contacts)
 
     def pending(self) -> int:
         """Notices queued and not yet sent."""

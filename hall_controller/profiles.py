@@ -307,6 +307,8 @@ class AnnouncerSettings:
     quiet_hours: tuple[tuple[time, time], ...] = ()  # [start, end): calls are not spoken
     volume: tuple[tuple[time, int], ...] = ()  # from this time on, this volume in percent
     clips_dir: Path | None = None  # recorded-clip mode: the hall's own WAV clips
+    # An emergency's (or drill's) message is spoken again this often while it lasts.
+    emergency_repeat_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,30 +15,51 @@ import hashlib
 import hmac
 import json
 import math
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Any, Protocol
 
 import structlog
 
 from .core.bookings import Booking, BookingProblem, BookingRequest, BookingsRefused
 from .core.calendar import business_day, day_start, local_datetime
+from .core.capacity import (
+    FullReason,
+    Slot,
+    ThemeFull,
+    capacity_of,
+    check_in_opens,
+    next_slot,
+    slot_to_book,
+)
 from .core.errors import Conflict, InvalidCommand, NotFound
 from .core.events import (
+    PERSONAL_FIELDS,
     AccessEvent,
     AppointmentBooked,
     AppointmentCheckedIn,
     Event,
+    PersonalDataPurged,
     TicketCalled,
     TicketIssued,
     TicketReserved,
     event_data,
     event_from_data,
 )
+from .core.followups import (
+    FOLLOWUP_EVENT_NAMES,
+    Deadline,
+    Done,
+    FollowUp,
+    FollowUpOutcome,
+    FollowUps,
+    followup_id_of,
+)
 from .core.forecast import Estimate, Forecast, forecast
-from .core.hall import Hall, Ticket, WindowState, ticket_id_of
+from .core.hall import RATING_SCALE, Hall, Ticket, WindowState, ticket_id_of
 from .core.identity import age_band, age_on, parse_resident_id
 from .core.model import (
     POLICY_RANGES,
@@ -50,12 +71,14 @@ from .core.model import (
 )
 from .core.policy import RULE_TEXT, Rule
 from .core.snapshot import SnapshotMismatch, from_snapshot, to_snapshot
-from .store import EventLog, EventRecord, NewEvent, Snapshot, StoredReply
+from .store import DayPurge, EventLog, EventRecord, NewEvent, PurgeRecord, Snapshot, StoredReply
 from .store.errors import StoreError
 
 log = structlog.get_logger(__name__)
 # Committed events between two freezes of the long-lived objects (see _freeze_long_lived).
 FREEZE_EVERY = 1000
+# Who the audit trail names for the purges of personal data the controller does by itself.
+RETENTION_ACTOR = "system:retention"
 # A due snapshot waits for a command that comes after this quiet gap (see _snapshot_due),
 # but no longer than this many times its usual spacing.
 SNAPSHOT_QUIET_S = 1.0
@@ -65,6 +88,8 @@ CALL_AUDIO_TIMEOUT_S = 20.0
 # A display asks for a call's audio as the call is made (or soon after, from its backlog):
 # calls older than this, other than a window's latest, are not rendered for screens.
 CALL_AUDIO_RECENT_S = 600.0
+# Booking codes made for slots booked at a kiosk.
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 Clock = Callable[[], float]
 
@@ -109,6 +134,11 @@ class CallVoice(Protocol):
 
     async def call_wav(self, number: str, window: str) -> bytes | None:
         """The spoken call "请 A012 号 到 3 号窗口" as a WAV; None when it cannot be rendered."""
+        ...
+
+    async def emergency_wav(self, message: str, drill: bool) -> bytes | None:
+        """The emergency's message as the speakers say it ("紧急通知：..." / "演练：...") as a
+        WAV; None when it cannot be rendered."""
         ...
 
 
@@ -238,13 +268,20 @@ class HallService:
         self.on_failure: Callable[[str], None] | None = None
         # Called with the hall and each durable batch of events (devices render from them).
         self.watchers: list[Callable[[Hall, Sequence[Event]], None]] = []
+        # Called with the new business day as soon as the hall has rolled over to it.
+        self.day_started: list[Callable[[str], None]] = []
         # The hall's devices, when it has any (set by the composition root).
         self.devices: DeviceControl | None = None
         # The call rendered as audio, for hall displays that speak (None: the browser's voice).
         self.voice: CallVoice | None = None
+        # How often speakers and speaking displays repeat an emergency's message ([announcer]
+        # emergency_repeat, set by the composition root).
+        self.emergency_repeat_s = 60.0
         self.hall = Hall.new_day(config, business_day(clock(), tz, config.day_rollover), tz)
         # Days ahead with bookings, as far as this run has read or booked them.
         self._ahead: dict[str, Hall] = {}
+        # Poor ratings' follow-ups of every day (they outlive the business day they began on).
+        self.followups = FollowUps()
         self._day_span = (0.0, 0.0)
         self._set_hall(self.hall)
 
@@ -285,6 +322,9 @@ class HallService:
                     "directory aside to start the day afresh"
                 ) from exc
         self._set_hall(hall)
+        self.followups = FollowUps.replay(
+            _event_of(r) for r in self._log.events(types=FOLLOWUP_EVENT_NAMES)
+        )
         # Yesterday's replies too: a retry may straddle the rollover and a restart.
         self._replies = {
             **self._log.replies_for_day(_previous_day(day)),
@@ -323,6 +363,7 @@ class HallService:
         now = self._clock()
         local = local_datetime(now, self.tz).time()
         fc = self._fresh_forecast(now)
+        stood_in = hall.substitutions()
         out = []
         for theme in self.config.themes:
             waiting = hall.book.waiting_in_theme(theme.id)
@@ -341,6 +382,8 @@ class HallService:
                     "max_wait_s": hall.policy.theme_limit_s(theme),
                     "expected_service_s": round(hall.service_time_s(theme.id)),
                     "estimated_wait_s": None if interval is None else round(waiting * interval),
+                    "stood_in_by": list(stood_in.get(theme.id, ())),
+                    "capacity": self._capacity_view(hall, theme.id, now),
                 }
             )
         return out
@@ -520,6 +563,7 @@ class HallService:
                 for w in hall.windows.values()
             },
             "missed": [hall.tickets[t].number for t in reversed(hall.missed)],
+            "stood_in": {theme: list(windows) for theme, windows in hall.substitutions().items()},
             # A public screen's view: what to show, not who declared it.
             "emergency": (
                 {
@@ -553,6 +597,7 @@ class HallService:
             "notice_en": display.notice_en,
             "voice": display.voice,
             "voice_audio": self.voice is not None,
+            "emergency_repeat_s": self.emergency_repeat_s,
         }
 
     def next_view(self, window_id: str, count: int) -> dict[str, Any]:
@@ -623,6 +668,24 @@ class HallService:
             raise ServiceUnavailable(f"the call of {called.number} could not be rendered now")
         return audio
 
+    async def emergency_audio(self) -> bytes:
+        """The declared emergency's message in the edge box's voice, as a WAV; NotFound when
+        none is declared or the controller has no voice for screens. Only the declared message
+        is rendered: the address is public."""
+        emergency = self.current().emergency
+        if emergency is None:
+            raise NotFound("no emergency is declared")
+        if self.voice is None:
+            raise NotFound("this controller renders no audio: screens use their own voice")
+        try:
+            async with asyncio.timeout(CALL_AUDIO_TIMEOUT_S):
+                audio = await self.voice.emergency_wav(emergency.message, emergency.drill)
+        except TimeoutError:
+            audio = None
+        if audio is None:
+            raise ServiceUnavailable("the emergency's message could not be rendered now")
+        return audio
+
     # ----------------------------------------------------------------- writes
 
     def applicant(self, id_number: str) -> Applicant:
@@ -691,7 +754,10 @@ class HallService:
             assert isinstance(issued, TicketIssued)
             return events, lambda: Reply(201, self.ticket_view(issued.ticket_id))
 
-        return await self._execute("issue", payload, key, run)
+        try:
+            return await self._execute("issue", payload, key, run)
+        except ThemeFull as full:
+            raise await self._offered(full) from None
 
     def applicant_group(self, applicant: Applicant) -> tuple[str | None, str]:
         """The priority group an applicant's age selects (None: regular) and the age band."""
@@ -728,7 +794,10 @@ class HallService:
             assert isinstance(reserved, TicketReserved)
             return events, lambda: Reply(201, {"id": reserved.ticket_id})
 
-        reply = await self._execute("reserve", payload, None, run)
+        try:
+            reply = await self._execute("reserve", payload, None, run)
+        except ThemeFull as full:
+            raise await self._offered(full) from None
         return self.current().ticket(reply.body["id"])
 
     async def confirm_printed(self, ticket_id: str, *, actor: str) -> Reply:
@@ -925,15 +994,16 @@ class HallService:
     async def start_emergency(
         self, message: str, drill: bool, *, actor: str, key: str | None = None
     ) -> Reply:
-        """Declare an emergency or a drill: the hall display shows the message over
-        everything and no new ticket is issued until it ends."""
+        """Declare an emergency or a drill: the hall display and the window boards show the
+        message, the speakers repeat it, and no new ticket is issued until it ends."""
 
         def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
             events = hall.start_emergency(message, drill, at=now, actor=actor)
             log.warning("emergency_started", message=message, drill=drill, actor=actor)
             return events, lambda: Reply(200, self.emergency_view())
 
-        # The hall's speakers do not repeat the message (yet): the display and kiosks say it.
+        # Once durable, the devices' watcher puts the message on the window boards and has
+        # every speaker repeat it (devices/hub.py).
         payload = {"message": message, "drill": drill}
         return await self._execute("emergency.start", payload, key, run)
 
@@ -947,6 +1017,42 @@ class HallService:
 
         return await self._execute("emergency.end", {}, key, run)
 
+    async def continue_visit(
+        self,
+        window_id: str,
+        *,
+        to_theme: str,
+        to_window: str | None,
+        reason: str,
+        actor: str,
+        key: str | None = None,
+    ) -> Reply:
+        """End the window's service and send its applicant on to the visit's next stage (e.g.
+        intake -> pick-up) with the same ticket, its arrival time and priority kept."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            ticket = hall.current_ticket(window_id)
+            events = hall.continue_visit(
+                window_id,
+                to_theme=to_theme,
+                to_window=to_window,
+                reason=reason,
+                at=now,
+                actor=actor,
+            )
+            ticket_id = ticket.id if ticket is not None else ""
+
+            def reply() -> Reply:
+                return Reply(
+                    200,
+                    {"window": self.window_view(window_id), "ticket": self.ticket_view(ticket_id)},
+                )
+
+            return events, reply
+
+        payload = {"window": window_id, "theme": to_theme, "to_window": to_window, "reason": reason}
+        return await self._execute("window.continue", payload, key, run)
+
     async def request_rating(self, window_id: str, *, actor: str, key: str | None = None) -> Reply:
         """Ask for a rating of the window's service (in progress or just finished): its rating
         pad shows its prompt; the request stands until the rating or the window's next call."""
@@ -956,6 +1062,186 @@ class HallService:
             return events, lambda: Reply(200, self.rating_request_view(window_id))
 
         return await self._execute("window.rating-request", {"window": window_id}, key, run)
+
+    # ----------------------------------------------------------------- case numbers, follow-ups
+
+    def window_service_view(self, window_id: str) -> dict[str, Any]:
+        """The window's current or just finished service: its ticket, rating and case number,
+        and whether the window must ask for its rating before it may call again."""
+        hall = self.current()
+        window = hall.window(window_id)
+        ticket = hall.case_ticket(window.id)
+        owed = hall.rating_owed(window.id)
+        required = self.config.ratings.require_before_next
+        brief = None
+        if ticket is not None:
+            followup = self.followups.items.get(followup_id_of(ticket.id))
+            brief = {
+                "id": ticket.id,
+                "number": ticket.number,
+                "status": ticket.status.value,
+                "rating": ticket.rating,
+                "rating_zh": RATING_SCALE.get(ticket.rating or 0),
+                "rating_en": RATING_WORDS_EN.get(ticket.rating or 0),
+                "case_number": hall.case_numbers.get(ticket.id),
+                "followup": followup.id if followup is not None else None,
+            }
+        return {
+            "window": window.id,
+            "ticket": brief,
+            "require_before_next": required,
+            "rating_required": required and owed is not None,
+            "waived": ticket is not None and hall.rating_waivers.get(window.id) == ticket.id,
+        }
+
+    async def record_case_number(
+        self, window_id: str, case_number: str, *, actor: str, key: str | None = None
+    ) -> Reply:
+        """Record the case number (办件编号) of the window's current or just finished service."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.record_case_number(window_id, case_number, at=now, actor=actor)
+            return events, lambda: Reply(200, self.window_service_view(window_id))
+
+        payload = {"window": window_id, "case_number": case_number}
+        return await self._execute("window.case-number", payload, key, run)
+
+    async def waive_rating(
+        self, window_id: str, reason: str, *, actor: str, key: str | None = None
+    ) -> Reply:
+        """A manager lets the window call again without asking for its service's rating."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = hall.waive_rating(window_id, reason, at=now, actor=actor)
+            return events, lambda: Reply(200, self.window_service_view(window_id))
+
+        payload = {"window": window_id, "reason": reason}
+        return await self._execute("window.rating-override", payload, key, run)
+
+    def followups_view(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Poor ratings' follow-ups, the open ones first (soonest deadline first)."""
+        now = self._clock()
+        return [self._followup_view(f, now) for f in self.followups.listed(status)[:limit]]
+
+    def followup_view(self, followup_id: str) -> dict[str, Any]:
+        """One follow-up, its deadlines as they stand now and everything done on it."""
+        return self._followup_view(self.followups.get(followup_id), self._clock())
+
+    def followup_outcomes(self, first_day: str, last_day: str) -> list[FollowUpOutcome]:
+        """The follow-ups opened on these business days (both included) and whether each met
+        its deadlines, as known now (for the efficiency report)."""
+        return self.followups.outcomes(first_day, last_day, at=self._clock())
+
+    async def followup_call_back(
+        self, followup_id: str, note: str, *, actor: str, key: str | None = None
+    ) -> Reply:
+        """Record the callback (回访) of a follow-up, with what was said."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = self.followups.call_back(followup_id, note, at=now, actor=actor)
+            return self._followup_events(hall, events, followup_id)
+
+        payload = {"followup": followup_id, "note": note}
+        return await self._execute("followup.callback", payload, key, run)
+
+    async def followup_close(
+        self,
+        followup_id: str,
+        note: str,
+        ask_rating: bool,
+        *,
+        actor: str,
+        key: str | None = None,
+    ) -> Reply:
+        """Record a follow-up's cause put right (整改完成): closed, or, with `ask_rating`,
+        waiting for the applicant's new rating."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = self.followups.rectify(followup_id, note, ask_rating, at=now, actor=actor)
+            return self._followup_events(hall, events, followup_id)
+
+        payload = {"followup": followup_id, "note": note, "ask_rating": ask_rating}
+        return await self._execute("followup.close", payload, key, run)
+
+    async def followup_rerate(
+        self, followup_id: str, score: int, note: str, *, actor: str, key: str | None = None
+    ) -> Reply:
+        """Record the applicant's new rating for a follow-up: a poor one keeps it open, any
+        other closes it."""
+
+        def run(hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            events = self.followups.rerate(followup_id, score, note, at=now, actor=actor)
+            return self._followup_events(hall, events, followup_id)
+
+        payload = {"followup": followup_id, "score": score, "note": note}
+        return await self._execute("followup.rating", payload, key, run)
+
+    def _followup_events(
+        self, hall: Hall, events: list[Event], followup_id: str
+    ) -> tuple[list[Event], Callable[[], Reply]]:
+        """A follow-up command's events, in today's log (the day they happen) and state."""
+        for event in events:
+            hall.apply(event)
+        return events, lambda: Reply(200, self.followup_view(followup_id))
+
+    def _followup_view(self, f: FollowUp, now: float) -> dict[str, Any]:
+        # A follow-up may outlive its theme or window in the config: its ids then stand in.
+        theme = next((t for t in self.config.themes if t.id == f.theme), None)
+        window = next((w for w in self.config.windows if w.id == f.window), None)
+        return {
+            "id": f.id,
+            "ticket_id": f.ticket_id,
+            "number": f.number,
+            "day": f.day,
+            "theme": f.theme,
+            "theme_name_zh": theme.name_zh if theme is not None else f.theme,
+            "theme_name_en": theme.name_en if theme is not None else f.theme,
+            "window": f.window,
+            "window_name_zh": window.name_zh if window is not None else f.window,
+            "window_name_en": window.name_en if window is not None else f.window,
+            "clerk": f.clerk,
+            "score": f.score,
+            "score_zh": RATING_SCALE[f.score],
+            "score_en": RATING_WORDS_EN[f.score],
+            "case_number": f.case_number,
+            "status": f.status.value,
+            "opened_at": self._iso(f.opened_at),
+            "opened_by": f.opened_by,
+            "callback": self._deadline_view(
+                f.callback_due, f.callback, f.callback_outcome(now), f.callback_overdue(now), now
+            ),
+            "rectification": self._deadline_view(
+                f.rectify_due, f.closed, f.rectify_outcome(now), f.rectify_overdue(now), now
+            ),
+            "rating_asked": f.rating_asked,
+            "latest_score": f.latest_score,
+            "reopened": f.reopened,
+            "overdue": f.overdue(now),
+            "history": [
+                {
+                    "kind": step.kind,
+                    "at": self._iso(step.at),
+                    "by": step.by,
+                    "note": step.note,
+                    "score": step.score,
+                }
+                for step in f.history
+            ],
+        }
+
+    def _deadline_view(
+        self, due: float, done: Done | None, outcome: Deadline, overdue: bool, now: float
+    ) -> dict[str, Any]:
+        return {
+            "due": self._iso(due),
+            # Seconds left (negative: overdue by that much); null once done.
+            "left_s": None if done is not None else round(due - now),
+            "state": outcome.value,
+            "overdue": overdue,
+            "done_at": self._iso(done.at) if done is not None else None,
+            "by": done.by if done is not None else None,
+            "note": done.note if done is not None else None,
+        }
 
     # ----------------------------------------------------------------- the manager
 
@@ -1194,6 +1480,130 @@ class HallService:
         missed: int = reply.body["missed"]
         return missed
 
+    # ----------------------------------------------------------------- capacity (10.3.4)
+
+    async def read_days_ahead(self) -> None:
+        """Read the days whose appointment slots a full theme may offer (kept once read), so
+        that the themes view can offer their slots; a log that cannot be read offers none."""
+        try:
+            await self._slot_days(today=False)
+        except ServiceError as exc:
+            log.warning("days_ahead_unread", error=exc.message)
+
+    async def next_slot(self, theme: str, *, today: bool = True) -> Slot | None:
+        """The theme's next appointment slot with room: today after now (when `today`), else
+        on the following days, at most [appointments] days_ahead ahead."""
+        days = await self._slot_days(today=today)
+        return next_slot(days, theme, self._clock())
+
+    async def _slot_days(self, *, today: bool) -> list[Hall]:
+        start = date.fromisoformat(self.current().day)
+        first = 0 if today else 1
+        days = range(first, self.config.appointment_slots.days_ahead + 1)
+        return [await self._day_hall((start + timedelta(days=n)).isoformat()) for n in days]
+
+    async def _offered(self, full: ThemeFull) -> ThemeFull:
+        """The refusal with the appointment slot it offers: today's for a quota (the day goes
+        on), the following days' when today is out of numbers or of time."""
+        try:
+            slot = await self.next_slot(full.theme, today=full.reason is FullReason.QUOTA)
+        except ServiceError as exc:
+            log.warning("next_slot_unknown", theme=full.theme, error=exc.message)
+            slot = None
+        return full.offering(slot)
+
+    def _capacity_view(self, hall: Hall, theme: str, now: float) -> dict[str, Any]:
+        """A theme's capacity figures, and when it is full the next slot among the days read."""
+        state = capacity_of(hall, theme, now)
+        view = state.view()
+        slot = None
+        if state.full is not None:
+            start = date.fromisoformat(hall.day)
+            ahead = (
+                self._ahead.get((start + timedelta(days=n)).isoformat())
+                for n in range(1, self.config.appointment_slots.days_ahead + 1)
+            )
+            days = [d for d in ahead if d is not None]
+            slot = next_slot([hall, *days] if state.full is FullReason.QUOTA else days, theme, now)
+        view["next_slot"] = slot.view() if slot is not None else None
+        return view
+
+    async def book_slot(
+        self,
+        theme: str,
+        slot_at: float,
+        *,
+        person_hash: str | None,
+        channel: str,
+        actor: str,
+        key: str | None = None,
+    ) -> Reply:
+        """Book a slot of a full theme's appointment grid: 201 with the booking, named by the
+        keyed hash of an ID card, or else by a booking code made here."""
+        grid = self.config.appointment_slots
+        day = business_day(slot_at, self.tz, self.config.day_rollover)
+        today = self.current().day
+        last = (date.fromisoformat(today) + timedelta(days=grid.days_ahead)).isoformat()
+        if day < today:
+            raise InvalidCommand("the slot has passed", field="slot")
+        if day > last:
+            raise InvalidCommand(
+                f"slots are booked at most {grid.days_ahead} days ahead", field="slot"
+            )
+        hall = await self._day_hall(day)
+        payload = {"theme": theme, "slot_at": slot_at, "person": person_hash, "channel": channel}
+
+        def run(day_hall: Hall, now: float) -> tuple[list[Event], Callable[[], Reply]]:
+            slot_to_book(day_hall, theme, slot_at, now)
+            code = None if person_hash is not None else _new_booking_code(day_hall)
+            request = BookingRequest(
+                theme=theme, slot_at=slot_at, code=code, person_hash=person_hash, channel=channel
+            )
+            events = day_hall.book_appointment(request, at=now, actor=actor)
+            booked = events[0]
+            assert isinstance(booked, AppointmentBooked)
+            view = self._booking_view(day_hall, day_hall.bookings[booked.booking_id])
+            return events, lambda: Reply(201, view)
+
+        return await self._execute("appointments.slot", payload, key, run, hall)
+
+    def check_in_from(self, day: str, booking_id: str) -> str:
+        """When a booking of today or a day read ahead may check in, hall-local "HH:MM"."""
+        hall = self.current() if day == self.current().day else self._ahead[day]
+        booking = hall.bookings[booking_id]
+        opens = check_in_opens(hall, booking.theme, booking.slot_at)
+        return f"{local_datetime(opens, self.tz):%H:%M}"
+
+    def appointment_slip(self, day: str, booking_id: str) -> TicketPrint:
+        """What an appointment slip says: the theme, the slot, when to check in and how (the
+        booking code, also as a QR code, or the ID card)."""
+        hall = self.current() if day == self.current().day else self._ahead[day]
+        booking = hall.bookings[booking_id]
+        spec = self.config.theme(booking.theme)
+        slot = local_datetime(booking.slot_at, self.tz)
+        end = local_datetime(booking.slot_at + self.config.appointment_slots.slot_s, self.tz)
+        opens = local_datetime(check_in_opens(hall, booking.theme, booking.slot_at), self.tz)
+        late = math.ceil(hall.policy.appointment_late_s / 60)
+        how = "扫描此码" if booking.code is not None else "刷身份证"
+        lines = [f"预约码：{booking.code}"] if booking.code is not None else []
+        lines += [
+            f"请于 {opens:%H:%M} 起到自助机{how}签到",
+            f"超过预约时间 {late} 分钟，按现场取号办理",
+        ]
+        return TicketPrint(
+            hall_name=self.config.ticket.header or self.config.name_zh,
+            theme_name=f"{spec.name_zh} · 预约凭条",
+            number=f"{slot.month}月{slot.day}日 {slot:%H:%M}",
+            priority_mark=None,
+            people_ahead=None,
+            wait_minutes=None,
+            issued_at=f"{slot:%Y-%m-%d %H:%M}-{end:%H:%M}",
+            qr_url=booking.code,
+            footer="\n".join(lines),
+            time_label="预约时段",
+            qr_caption="签到时请在自助机扫描此码",
+        )
+
     async def _day_hall(self, day: str, *, ahead_only: bool = False) -> Hall:
         """The state of a business day: today's, a day ahead (kept once read), or a past one
         read from the log (refused with `ahead_only`)."""
@@ -1251,6 +1661,78 @@ class HallService:
             "closed_at": self._iso(b.closed_at),
         }
 
+    # ----------------------------------------------------------------- retention
+
+    async def purge_personal_data(self, before_day: str) -> dict[str, dict[str, int]]:
+        """Remove the personal fields of every business day before `before_day` (today at the
+        latest) from the log, off the loop, in one transaction with its audit record (today's
+        `PersonalDataPurged` by system:retention); per day purged, what it touched (empty:
+        nothing was due). ServiceUnavailable when the log cannot do it now."""
+        if self._failure is not None:
+            raise ServiceUnavailable(self._failure)
+        # Rolled over first: no snapshot of a day that has ended is taken after this.
+        before_day = min(before_day, self.current().day)
+        pending = self._snapshot_pending
+        if pending is not None and not pending.done():
+            await asyncio.wait([pending])  # a snapshot of that day on its way lands first
+        try:
+            # Read first: a purge reserves a seq for its record, which nothing due would waste.
+            if not await asyncio.to_thread(self._log.days_to_purge, before_day):
+                return {}
+            hall = self.current()
+            outcome = await self._log.purge(
+                before_day,
+                PERSONAL_FIELDS,
+                record=_purge_record(self._clock(), RETENTION_ACTOR),
+                record_day=hall.day,
+            )
+        except StoreError as exc:
+            raise ServiceUnavailable(f"cannot purge personal data: {exc}") from exc
+        if outcome.record is not None:
+            self._purge_recorded(outcome.record)
+        return _purged(outcome.days)
+
+    def purge_personal_data_now(
+        self, before_day: str, *, actor: str, dry_run: bool = False
+    ) -> dict[str, dict[str, int]]:
+        """The same purge on a stopped hall's log, before it is started (blocking); `dry_run`
+        only tells what it would take."""
+        hall = self.current()
+        try:
+            outcome = self._log.purge_now(
+                min(before_day, hall.day),
+                PERSONAL_FIELDS,
+                record=_purge_record(self._clock(), actor),
+                record_day=hall.day,
+                dry_run=dry_run,
+            )
+        except StoreError as exc:
+            raise ServiceUnavailable(f"cannot purge personal data: {exc}") from exc
+        if outcome.record is not None:
+            event = _event_of(outcome.record)
+            assert isinstance(event, PersonalDataPurged)
+            hall.record_purge(event)
+        return _purged(outcome.days, dry_run=dry_run)
+
+    def _purge_recorded(self, record: EventRecord) -> None:
+        """Today's hall takes the purge's durable record, as any committed event."""
+        hall = self.hall
+        event = _event_of(record)
+        if record.day != hall.day or not isinstance(event, PersonalDataPurged):
+            return  # recorded on a day that has ended meanwhile: its replay holds it
+        hall.record_purge(event)
+        self._since_snapshot += 1
+        for watcher in self.watchers:
+            try:
+                watcher(hall, [event])
+            except Exception:
+                log.exception("watcher_failed", watcher=getattr(watcher, "__qualname__", "?"))
+        self.bus.publish(
+            PublishedEvent(
+                record.seq, record.type, record.at, record.actor, _public_data(hall, record.data)
+            )
+        )
+
     # ----------------------------------------------------------------- the write path
 
     def derive_key(self, purpose: bytes) -> bytes:
@@ -1295,6 +1777,9 @@ class HallService:
         events, build_reply = run(hall, now)
         if not events:
             return build_reply()
+        for event in events:
+            # Whatever command made them: a rating may open a follow-up, a case number reach one.
+            self.followups.apply(event)
         reply = build_reply()
         stored_reply = (
             StoredReply(
@@ -1497,6 +1982,12 @@ class HallService:
             # Keep yesterday's replies for retries that straddle the rollover; drop older.
             keep = {self.hall.day, _previous_day(day)}
             self._replies = {k: r for k, r in self._replies.items() if r.day in keep}
+            for started in list(self.day_started):
+                try:
+                    started(day)
+                except Exception:
+                    hook = getattr(started, "__qualname__", "?")
+                    log.exception("day_start_hook_failed", hook=hook)
 
     def _set_hall(self, hall: Hall) -> None:
         self.hall = hall
@@ -1566,6 +2057,7 @@ class HallService:
                 round(estimate.wait_s) if estimate and estimate.wait_s is not None else None
             ),
             "age_band": t.age_band,
+            "stage": t.stage,
             "call": None,
         }
         if t.rule is not None:
@@ -1604,6 +2096,8 @@ class HallService:
             "status": w.status.value,
             "pause_reason": w.pause_reason,
             "clerk": w.clerk,
+            "personalised": spec.personalised,
+            "standing_in": list(hall.standing_in(w.id)),
             "ticket": (
                 {"id": current.id, "number": current.number, "status": current.status.value}
                 if current
@@ -1630,8 +2124,49 @@ def _public_data(hall: Hall, stored: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _purge_record(at: float, actor: str) -> PurgeRecord:
+    """How the log records a purge, from what it did (called in the log's writer thread)."""
+    fields = {type_: list(names) for type_, names in PERSONAL_FIELDS.items()}
+
+    def record(days: Sequence[DayPurge]) -> NewEvent:
+        event = PersonalDataPurged(at=at, actor=actor, days=_day_counts(days), fields=fields)
+        return NewEvent(event.type_name, event.at, event.actor, event_data(event))
+
+    return record
+
+
+def _purged(days: Sequence[DayPurge], *, dry_run: bool = False) -> dict[str, dict[str, int]]:
+    """Per day, what a purge touched; logged (no identities, only counts)."""
+    counts = _day_counts(days)
+    if counts:
+        log.info(
+            "personal_data_purged" if not dry_run else "personal_data_purge_dry_run",
+            days=sorted(counts),
+            events=sum(d.events for d in days),
+            snapshots=sum(d.snapshots for d in days),
+            replies=sum(d.replies for d in days),
+            fields={type_: list(names) for type_, names in PERSONAL_FIELDS.items()},
+        )
+    return counts
+
+
+def _day_counts(days: Sequence[DayPurge]) -> dict[str, dict[str, int]]:
+    return {
+        d.day: {"events": d.events, "snapshots": d.snapshots, "replies": d.replies} for d in days
+    }
+
+
 def _event_of(record: EventRecord) -> Event:
     return event_from_data(record.type, record.at, record.actor, record.data)
+
+
+def _new_booking_code(hall: Hall) -> str:
+    """A booking code not yet used on the hall's day: 8 letters and digits that cannot be
+    mistaken for one another (no 0/O, 1/I)."""
+    while True:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+        if code not in hall.booking_codes:
+            return code
 
 
 def _day_of_booking(booking_id: str) -> str:
@@ -1648,6 +2183,15 @@ def _day_of_booking(booking_id: str) -> str:
 def _previous_day(day: str) -> str:
     return date.fromordinal(date.fromisoformat(day).toordinal() - 1).isoformat()
 
+
+# The national scale's words in English (RATING_SCALE has the Chinese).
+RATING_WORDS_EN = {
+    5: "very satisfied",
+    4: "satisfied",
+    3: "fairly satisfied",
+    2: "dissatisfied",
+    1: "very dissatisfied",
+}
 
 WindowCommand = Callable[[Hall, str, str, float, str], list[Event]]
 

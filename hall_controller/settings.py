@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import string
@@ -36,16 +37,21 @@ from hall_controller.config_reader import (
     real,
     seconds,
     show_value,
+    span,
     text_value,
     time_of_day,
 )
 from hall_controller.core.model import (
+    Capacity,
     HallConfig,
     HallDisplay,
     Kiosk,
     OpeningPeriod,
     Policy,
     PriorityGroup,
+    Quota,
+    RatingRules,
+    SlotGrid,
     Theme,
     TicketLayout,
     Window,
@@ -68,6 +74,7 @@ __all__ = [
     "DeviceConfig",
     "MqttSettings",
     "NotificationSettings",
+    "RetentionSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -165,6 +172,14 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long personal data (keyed ID hashes, booking codes) stays in the event log after
+    its business day ends ([retention] personal_data), in seconds: 0 is "end_of_day"."""
+
+    personal_data_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """A fully validated configuration and the file it came from."""
 
@@ -177,6 +192,7 @@ class Settings:
     announcer: AnnouncerSettings = field(default_factory=AnnouncerSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
     notifications: NotificationSettings | None = None
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -230,6 +246,9 @@ _TOP_KEYS = (
     "access",
     "accounts",
     "notifications",
+    "ratings",
+    "appointments",
+    "retention",
 )
 _HALL_KEYS = (
     "id",
@@ -274,8 +293,13 @@ _THEME_KEYS = (
     "daily_cap",
     "max_wait",
     "default_service",
+    "similar",
+    "quotas",
+    "workload_check",
+    "workload_margin",
+    "per_slot",
 )
-_WINDOW_KEYS = ("id", "name_zh", "name_en", "themes", "zone")
+_WINDOW_KEYS = ("id", "name_zh", "name_en", "themes", "zone", "post")
 _KIOSK_KEYS = ("id", "name_zh", "name_en", "token_hash")
 _TICKET_KEYS = ("header", "footer", "show_people_ahead", "show_wait", "qr", "status_url")
 _DISPLAY_KEYS = ("notice_zh", "notice_en", "voice")
@@ -288,6 +312,7 @@ _ANNOUNCER_KEYS = (
     "quiet_hours",
     "volume",
     "clips_dir",
+    "emergency_repeat",
 )
 _KIOSK_ID = pattern(
     r"[a-z0-9][a-z0-9_-]{0,31}", 'a kiosk id of lowercase letters, digits, "_" or "-"'
@@ -296,6 +321,9 @@ _ZONE = pattern(
     r"[a-z0-9][a-z0-9_-]{0,31}", 'a speaker zone of lowercase letters, digits, "_" or "-"'
 )
 _GROUP_KEYS = ("id", "name_zh", "name_en", "min_age")
+# A window's post (7.1): a comprehensive window (综合办理岗) or the personalised-service post
+# (个性化服务岗), which calls the priority groups of every theme first.
+_POST = choice(("comprehensive", "personalised"))
 
 # Names people reach for that are not IANA keys; China has a single zone, Asia/Shanghai.
 _ZONE_ALIASES = dict.fromkeys(
@@ -544,7 +572,154 @@ def _read_theme(r: Reader, value: Table, path: str, rollover: time | None) -> _T
         and service is not None
     ):
         theme = Theme(theme_id, name_zh, name_en, prefix, hours, cap, max_wait, service)
+    similar = _read_similar(r, table, path)
+    if theme is not None and similar:
+        theme = dataclasses.replace(theme, similar=similar)
+    capacity = _read_capacity(r, table, path, hours)
+    if theme is not None and capacity is not None:
+        theme = dataclasses.replace(theme, capacity=capacity)
     return _ThemeEntry(path, raw_id if isinstance(raw_id, str) else None, theme_id, prefix, theme)
+
+
+def _read_similar(r: Reader, table: Table, path: str) -> tuple[str, ...]:
+    """A theme's similar themes (ids only; whether they exist is checked once all are read)."""
+    if "similar" not in table:
+        return ()
+    key = f"{path}.similar"
+    value = table["similar"]
+    expected = "an array of theme ids whose windows stand in for this theme's"
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        r.report(key, f"expected {expected}, got {show_value(value)}")
+        return ()
+    if len(set(value)) != len(value):
+        r.report(key, "a theme is listed twice")
+        return ()
+    if table.get("id") in value:
+        r.report(key, "a theme cannot stand in for itself")
+        return ()
+    return tuple(value)
+
+
+def _check_similar(r: Reader, entries: list[_ThemeEntry]) -> None:
+    """Every similar theme named must be one of the hall's themes (with a did-you-mean)."""
+    known = [e.raw_id for e in entries if e.raw_id is not None]
+    for entry in entries:
+        if entry.theme is None:
+            continue
+        for index, other in enumerate(entry.theme.similar):
+            if other not in known:
+                suggestion = did_you_mean(other, known)
+                hint = f"; did you mean {quote(suggestion)}?" if suggestion else ""
+                r.report(f"{entry.path}.similar[{index}]", f"unknown theme {quote(other)}{hint}")
+
+
+_QUOTA_EXPECTED = 'a quota "09:00-12:00=120" (a time window and the tickets it gives)'
+_QUOTA_RE = re.compile(rf"\s*({CLOCK_RE})\s*-\s*({CLOCK_RE})\s*=\s*(\d+)\s*")
+_PER_SLOT = integer(0, 1000, "a whole number of bookings per slot (0: no slots)")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_APPOINTMENT_KEYS = ("slot", "per_slot", "days_ahead", "weekdays")
+_CAPACITY_KEYS = ("quotas", "workload_check", "workload_margin", "per_slot")
+
+
+def _read_capacity(
+    r: Reader, table: Table, path: str, hours: tuple[OpeningPeriod, ...] | None
+) -> Capacity | None:
+    """A theme's quotas, workload check and bookings per slot (10.3.4); None when it sets none."""
+    if not any(name in table for name in _CAPACITY_KEYS):
+        return None
+    default = Capacity()
+    per_slot = (
+        r.check(table["per_slot"], join_key(path, "per_slot"), _PER_SLOT)
+        if "per_slot" in table
+        else None
+    )
+    return Capacity(
+        quotas=_read_quotas(r, table, path, hours),
+        workload_check=r.optional(table, path, "workload_check", _BOOL, default.workload_check),
+        workload_margin_s=r.optional(
+            table, path, "workload_margin", _DURATION_OR_ZERO, default.workload_margin_s
+        ),
+        per_slot=per_slot,
+    )
+
+
+def _read_quotas(
+    r: Reader, table: Table, path: str, hours: tuple[OpeningPeriod, ...] | None
+) -> tuple[Quota, ...]:
+    """Quotas per time window, each inside one of the theme's opening periods, none
+    overlapping, earliest first."""
+    if "quotas" not in table:
+        return ()
+    key = join_key(path, "quotas")
+    value = table["quotas"]
+    if not isinstance(value, list):
+        r.report(key, f'expected an array such as ["09:00-12:00=120"], got {show_value(value)}')
+        return ()
+    quotas: list[tuple[str, Quota]] = []
+    for index, item in enumerate(value):
+        item_key = f"{key}[{index}]"
+        match = _QUOTA_RE.fullmatch(item) if isinstance(item, str) else None
+        start = clock(match.group(1)) if match else None
+        end = clock(match.group(4)) if match else None
+        if match is None or start is None or end is None:
+            r.report(item_key, f"expected {_QUOTA_EXPECTED}, got {show_value(item)}")
+            continue
+        if start >= end:
+            r.report(
+                item_key, f"expected a window that starts before it ends, got {show_value(item)}"
+            )
+            continue
+        if hours is not None and not any(p.start <= start and end <= p.end for p in hours):
+            within = ", ".join(f"{p.start:%H:%M}-{p.end:%H:%M}" for p in hours)
+            r.report(
+                item_key,
+                f"{show_value(item)} is not within one of the theme's opening periods ({within})",
+            )
+            continue
+        quotas.append((item, Quota(start, end, int(match.group(7)))))
+    quotas.sort(key=lambda entry: entry[1].start)
+    for (earlier_text, earlier), (later_text, later) in itertools.pairwise(quotas):
+        if later.start < earlier.end:
+            r.report(key, f"quotas {show_value(earlier_text)} and {show_value(later_text)} overlap")
+    return tuple(quota for _, quota in quotas)
+
+
+def _read_appointment_slots(r: Reader, data: Mapping[str, object]) -> SlotGrid:
+    """The [appointments] table: the slot grid a full theme offers at the kiosk."""
+    table = _optional_table(r, data, "appointments", _APPOINTMENT_KEYS)
+    d = SlotGrid()
+    a = "appointments"
+    slot = r.optional(table, a, "slot", _POSITIVE_DURATION, d.slot_s)
+    if not 300 <= slot <= 4 * 3600:
+        r.report(f"{a}.slot", f'expected a slot from "5m" to "4h", got {show_value(table["slot"])}')
+        slot = d.slot_s
+    weekdays = d.weekdays
+    if "weekdays" in table:
+        value = table["weekdays"]
+        expected = 'an array of days such as ["mon", "tue", "wed", "thu", "fri"]'
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            r.report(f"{a}.weekdays", f"expected {expected}, got {show_value(value)}")
+        else:
+            days: list[int] = []
+            for index, day in enumerate(value):
+                if day.lower() in _WEEKDAYS:
+                    days.append(_WEEKDAYS.index(day.lower()))
+                    continue
+                suggestion = did_you_mean(day, _WEEKDAYS)
+                hint = f"; did you mean {quote(suggestion)}?" if suggestion else ""
+                r.report(
+                    f"{a}.weekdays[{index}]",
+                    f"expected a day of {', '.join(_WEEKDAYS)}, got {show_value(day)}{hint}",
+                )
+            weekdays = tuple(sorted(set(days))) or weekdays
+    return SlotGrid(
+        slot_s=slot,
+        per_slot=r.optional(table, a, "per_slot", _PER_SLOT, d.per_slot),
+        days_ahead=r.optional(
+            table, a, "days_ahead", integer(1, 60, "a number of days from 1 to 60"), d.days_ahead
+        ),
+        weekdays=weekdays,
+    )
 
 
 def _read_themes(
@@ -578,6 +753,7 @@ def _read_themes(
                 )
             else:
                 first_by_prefix[entry.prefix] = entry
+    _check_similar(r, entries)
     return entries
 
 
@@ -643,6 +819,7 @@ def _read_windows(
         name_en = r.required(table, path, "name_en", _TEXT)
         served = _read_window_themes(r, table, path, known, referenced)
         zone = r.optional(table, path, "zone", _ZONE, "") or None
+        post = r.optional(table, path, "post", _POST, "comprehensive")
         if window_id is not None:
             if window_id in first_by_id:
                 r.report(
@@ -654,7 +831,16 @@ def _read_windows(
         if window_id is None or name_zh is None or name_en is None or served is None:
             windows.append(None)
         else:
-            windows.append(Window(window_id, name_zh, name_en, served, zone))
+            windows.append(
+                Window(
+                    window_id,
+                    name_zh,
+                    name_en,
+                    served,
+                    zone,
+                    personalised=post == "personalised",
+                )
+            )
     if themes is not None:
         for entry in themes:
             if entry.raw_id is not None and entry.raw_id not in referenced:
@@ -749,6 +935,8 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
         kiosks=kiosks,
         ticket=_read_ticket(r, data),
         display=_read_display(r, data),
+        ratings=_read_ratings(r, data),
+        appointment_slots=_read_appointment_slots(r, data),
     )
     mqtt = _read_mqtt(r, data, source)
     devices = _read_devices(
@@ -757,6 +945,7 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
     announcer = _read_announcer(r, data, source, head.timezone)
     access = _read_access(r, data, kiosk_tokens, {w.id for w in complete_windows})
     notifications = _read_notifications(r, data, source)
+    retention = _read_retention(r, data)
     if r.issues:
         raise ConfigError(tuple(r.issues))
     return Settings(
@@ -769,6 +958,7 @@ def _read_settings(data: Mapping[str, object], r: Reader, source: Path) -> Setti
         announcer=announcer,
         access=access,
         notifications=notifications,
+        retention=retention,
     )
 
 
@@ -959,6 +1149,8 @@ _REPEAT = integer(1, 5, "a number of times from 1 to 5")
 # What an announcement template may say (protocols/announcement.py fills them in).
 _PLACEHOLDERS = ("ticket", "window", "window_name")
 _PERCENT = integer(0, 100, "a volume in percent from 0 to 100")
+# How often an emergency's message is spoken again: not so often that it never falls silent.
+_EMERGENCY_REPEAT = seconds(10.0, 3600.0)
 
 
 def _read_announcer(
@@ -1049,6 +1241,9 @@ def _read_announcer(
         quiet_hours=tuple(quiet),
         volume=tuple(sorted(volume)),
         clips_dir=(source.parent / clips) if clips else None,
+        emergency_repeat_s=r.optional(
+            table, "announcer", "emergency_repeat", _EMERGENCY_REPEAT, d.emergency_repeat_s
+        ),
     )
 
 
@@ -1093,6 +1288,35 @@ def _read_mqtt(r: Reader, data: Mapping[str, object], source: Path) -> MqttSetti
     )
 
 
+_RATINGS_KEYS = ("callback_within", "rectify_within", "require_before_next")
+# A follow-up's deadlines are counted in days; a year is the most a hall may allow.
+_FOLLOW_UP_SPAN = span(365)
+
+
+def _read_ratings(r: Reader, data: Mapping[str, object]) -> RatingRules:
+    """[ratings]: a poor rating's follow-up deadlines, and whether a window must ask for each
+    service's rating before it calls again."""
+    table = _optional_table(r, data, "ratings", _RATINGS_KEYS)
+    d = RatingRules()
+    known = len(r.issues)
+    callback = r.optional(table, "ratings", "callback_within", _FOLLOW_UP_SPAN, d.callback_within_s)
+    rectify = r.optional(table, "ratings", "rectify_within", _FOLLOW_UP_SPAN, d.rectify_within_s)
+    # Compared only when both were read as written (a default would only blur the report).
+    if len(r.issues) == known and rectify < callback:
+        r.report(
+            "ratings.rectify_within",
+            "must be at least callback_within: the applicant is called back before the cause "
+            "is put right",
+        )
+    return RatingRules(
+        callback_within_s=callback,
+        rectify_within_s=rectify,
+        require_before_next=r.optional(
+            table, "ratings", "require_before_next", _BOOL, d.require_before_next
+        ),
+    )
+
+
 _NOTIFICATION_KEYS = ("webhook_url", "token_file", "near", "timeout", "retries")
 _WEBHOOK_URL = pattern(r"https?://[^\s/?#]+[^\s]*", 'an "http://" or "https://" URL')
 _NEAR = integer(0, 50, "a number of people ahead from 0 to 50")
@@ -1120,6 +1344,34 @@ def _read_notifications(
         timeout_s=r.optional(table, "notifications", "timeout", _NOTICE_TIMEOUT, d.timeout_s),
         retries=r.optional(table, "notifications", "retries", _RETRIES, d.retries),
     )
+
+
+_RETENTION_KEYS = ("personal_data",)
+_END_OF_DAY = "end_of_day"
+_KEPT_SPAN = span(3650)
+_KEPT_EXPECTED = f'"{_END_OF_DAY}" or a time after the day\'s end such as "7d" or "36h"'
+
+
+def _kept_after_day(value: object) -> int:
+    if value == _END_OF_DAY:
+        return 0
+    try:
+        return _KEPT_SPAN.convert(value)
+    except Invalid as exc:
+        message = exc.message or f"expected {_KEPT_EXPECTED}, got {show_value(value)}"
+        if isinstance(value, str) and did_you_mean(value.replace("-", "_"), [_END_OF_DAY]):
+            message += f"; did you mean {quote(_END_OF_DAY)}?"
+        raise Invalid(message) from None
+
+
+_KEPT_AFTER_DAY = Kind(_KEPT_EXPECTED, _kept_after_day)
+
+
+def _read_retention(r: Reader, data: Mapping[str, object]) -> RetentionSettings:
+    table = _optional_table(r, data, "retention", _RETENTION_KEYS)
+    d = RetentionSettings()
+    kept = r.optional(table, "retention", "personal_data", _KEPT_AFTER_DAY, d.personal_data_s)
+    return RetentionSettings(personal_data_s=kept)
 
 
 def _read_profile_dir(

@@ -473,6 +473,13 @@ MUST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/kiosks/{kiosk}/events"): frozenset({"kiosk", "manager"}),
     ("GET", "/api/v1/events"): frozenset({"public"}),
     ("GET", "/api/v1/status/{link}"): frozenset({"public"}),
+    # Poor ratings' follow-ups hold notes of callbacks: the manager's; a case number is
+    # recorded at the clerk's own window; only a manager may let a window skip a rating.
+    ("GET", "/api/v1/followups"): frozenset({"manager"}),
+    ("POST", "/api/v1/followups/{followup}/close"): frozenset({"manager"}),
+    ("POST", "/api/v1/followups/{followup}/rating"): frozenset({"manager"}),
+    ("POST", "/api/v1/windows/{window}/case-number"): frozenset({"staff", "manager"}),
+    ("POST", "/api/v1/windows/{window}/rating-override"): frozenset({"manager"}),
 }
 
 

@@ -273,6 +273,7 @@ async def test_the_display_settings_come_from_the_hall_config(api: Api) -> None:
         "desk. Bring your ID card.",
         "voice": False,
         "voice_audio": True,  # the controller renders calls for screens
+        "emergency_repeat_s": 60.0,  # [announcer] emergency_repeat, for displays that speak
     }
 
 
@@ -306,6 +307,10 @@ class FakeVoice:
 
     async def call_wav(self, number: str, window: str) -> bytes | None:
         self.asked.append((number, window))
+        return silent_wav()
+
+    async def emergency_wav(self, message: str, drill: bool) -> bytes | None:
+        self.asked.append((message, "drill" if drill else "emergency"))
         return silent_wav()
 
 

@@ -12,6 +12,7 @@ from hall_controller.core.errors import Conflict, InvalidCommand, NotFound, Them
 from hall_controller.core.events import (
     EVENT_TYPES,
     Event,
+    PersonalDataPurged,
     ServiceFinished,
     ServiceStarted,
     SignedIn,
@@ -31,8 +32,9 @@ from hall_controller.core.events import (
     WindowPaused,
     WindowResumed,
 )
+from hall_controller.core.followups import FollowUps
 from hall_controller.core.hall import Hall
-from hall_controller.core.model import Kiosk, Policy, TicketStatus, WindowStatus
+from hall_controller.core.model import Kiosk, Policy, RatingRules, TicketStatus, WindowStatus
 
 from core_fixtures import (
     ACTOR,
@@ -734,7 +736,9 @@ def test_daily_cap() -> None:
     hall.cancel("A001", "x", at=T0 + 5, actor=ACTOR)  # a cancelled number stays used
     exc = assert_refused(hall, ThemeUnavailable, lambda: issue(hall, "A", T0 + 10))
     assert isinstance(exc, Conflict)
-    assert exc.code == "theme_unavailable"
+    # A full theme says so with its own code and why (core/capacity.py, test_core_capacity.py).
+    assert exc.code == "theme_full"
+    assert exc.details["reason"] == "daily_cap"
     assert "3" in exc.message
     assert hall.ticket(issue(hall, "B", T0 + 11)).number == "B001"
 
@@ -897,7 +901,20 @@ def busy_morning() -> tuple[Hall, list[Event]]:
     run(hall.return_ticket("C001", at=T0 + 420, actor="clerk-3"))
     run(hall.call_next("pickup", at=T0 + 430, actor="clerk-3"))
     run(hall.finish("pickup", at=T0 + 500, actor="clerk-3"))
-    run(hall.rate("C001", 2, at=T0 + 505, actor="pad-pickup"))
+    run(hall.record_case_number("pickup", "44030020240304000001", at=T0 + 502, actor="clerk-3"))
+    run(hall.rate("C001", 2, at=T0 + 505, actor="pad-pickup"))  # opens a follow-up
+    followups = FollowUps.replay(log)
+
+    def follow_up(events: list[Event]) -> None:
+        for event in events:  # the day's events like any other, and the follow-ups' fold
+            hall.apply(event)
+            followups.apply(event)
+        run(events)
+
+    case = "fu-20240304-C001"
+    follow_up(followups.call_back(case, "apologised", at=T0 + 506, actor="manager"))
+    follow_up(followups.rectify(case, "form fixed", True, at=T0 + 507, actor="manager"))
+    follow_up(followups.rerate(case, 4, "fine now", at=T0 + 508, actor="manager"))
     run(hall.pause_window("pickup", "break", at=T0 + 510, actor="clerk-3"))
     run(hall.resume_window("pickup", at=T0 + 900, actor="clerk-3"))
     run(hall.close_window("pickup", at=T0 + 910, actor="clerk-3"))
@@ -906,6 +923,12 @@ def busy_morning() -> tuple[Hall, list[Event]]:
     run(hall.cancel("B001", "left", at=T0 + 940, actor="m"))
     run(hall.call_next("g2", at=T0 + 950, actor="clerk-2"))  # B002, sent to g2
     run(hall.finish("g2", at=T0 + 1200, actor="clerk-2"))
+    # For a moment a hall that wants each rating asked for before the next call: a manager
+    # lets g2 go on without asking for B002's.
+    lenient = hall.config
+    hall.config = replace(lenient, ratings=RatingRules(require_before_next=True))
+    run(hall.waive_rating("g2", "the applicant had left", at=T0 + 1210, actor="manager"))
+    hall.config = lenient
     run(hall.issue(theme="B", priority=None, channel="kiosk", at=T0 + 1300, actor="kiosk-1"))
     run(
         hall.reserve(
@@ -946,6 +969,14 @@ def busy_morning() -> tuple[Hall, list[Event]]:
         at=T0 + 1343, actor="kiosk:k1", account="k1", role="kiosk", kiosk="k1", reason="expired"
     )
     run(hall.record_access(ended))
+    run(hall.continue_visit("g1", to_theme="C", reason="证照待领", at=T0 + 1344, actor="clerk-1"))
+    purged = PersonalDataPurged(
+        at=T0 + 1345,
+        actor="system:retention",
+        days={"2024-03-03": {"events": 2, "snapshots": 1, "replies": 3}},
+        fields={"TicketIssued": ["person_hash"]},
+    )
+    run(hall.record_purge(purged))
     return hall, log
 
 

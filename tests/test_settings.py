@@ -629,3 +629,42 @@ def test_the_demo_kiosks_ticket_layout_and_announcer_are_read() -> None:
     assert announcer.quiet_hours == ((time(12, 0), time(13, 30)),)
     assert announcer.volume[0] == (time(8, 30), 80)
     assert announcer.timezone == "Asia/Shanghai"
+
+
+# --- substitution and the personalised-service post -----------------------------------------------
+
+
+def test_similar_themes_and_the_personalised_post_are_read() -> None:
+    text = variant(
+        ('default_service = "90s"\n', 'default_service = "90s"\nsimilar = ["social"]\n'),
+        ('themes = ["police"]\n', 'themes = ["police"]\npost = "personalised"\n'),
+    )
+    hall = validate_settings_text(text, "hall.toml").hall
+
+    assert hall.theme("police").similar == ("social",)
+    assert hall.theme("social").similar == ()
+    assert hall.window("2").personalised is True
+    assert hall.window("1").personalised is False
+    demo = load_settings(DEMO).hall
+    assert demo.window("12").personalised is True
+    assert demo.theme("construction").similar == ("registration", "licensing")
+
+
+def test_a_similar_theme_that_does_not_exist_is_named_with_a_did_you_mean() -> None:
+    text = variant(('default_service = "90s"\n', 'default_service = "90s"\nsimilar = ["socail"]\n'))
+
+    assert text_problems(text) == [
+        'hall.toml: themes[1].similar[0]: unknown theme "socail"; did you mean "social"?'
+    ]
+
+
+def test_a_theme_similar_to_itself_and_a_misspelt_post_are_refused() -> None:
+    text = variant(
+        ('default_service = "90s"\n', 'default_service = "90s"\nsimilar = ["police"]\n'),
+        ('themes = ["police"]\n', 'themes = ["police"]\npost = "personalized"\n'),
+    )
+
+    lines = text_problems(text)
+
+    assert "hall.toml: themes[1].similar: a theme cannot stand in for itself" in lines
+    assert any(line.startswith("hall.toml: windows[1].post: expected") for line in lines), lines

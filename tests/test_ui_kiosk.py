@@ -150,11 +150,11 @@ async def test_the_start_screen_shows_every_theme_with_its_queue_and_why_one_is_
     await expect(social.locator(".theme-facts")).to_have_text(
         "等候 2 人 · 暂无预计 2 waiting · no estimate"
     )
-    # Full and closed themes are shown, and say why in words (not only in grey).
+    # Full and closed themes are shown, and say why in words (not only in grey or a border).
     full = theme(page, "construction")
-    await expect(full).to_have_attribute("aria-disabled", "true")
+    await expect(full).to_have_attribute("data-full", "daily_cap")
     await expect(full.locator(".theme-why")).to_have_text(
-        "今日号已取完 All of today's tickets are taken"
+        "今日已满 · 可预约 Full today · appointments open"
     )
     closed = theme(page, "pickup")
     await expect(closed).to_have_attribute("aria-disabled", "true")
@@ -166,14 +166,18 @@ async def test_the_start_screen_shows_every_theme_with_its_queue_and_why_one_is_
         "本机暂不能打印，号码将显示在屏幕上 Cannot print now: your number will show on screen"
     )
 
-    # A tap on a full theme explains, and takes no ticket (Playwright would wait for the
-    # button to be enabled; a finger does not).
-    await full.click(force=True)
+    # A tap on a full theme shows what it offers instead (test_ui_capacity.py), and takes no
+    # ticket; a tap on a closed one explains (Playwright would wait for the button to be
+    # enabled; a finger does not).
+    await full.click()
+    await expect(page.locator("#title")).to_have_text("今日已满 Full today")
+    assert len(await hall.get("/api/v1/tickets")) == 3
+    await page.locator('[data-key="back"]').click()
+    await closed.click(force=True)
     await expect(page.locator("#notice")).to_have_text(
-        "今日号已取完 All of today's tickets are taken"
+        "现在不取号 · 取号时间 13:30-17:30 Not issuing now · hours 13:30-17:30"
     )
     await expect(page.locator("body")).to_have_attribute("data-screen", "start")
-    assert len(await hall.get("/api/v1/tickets")) == 3
 
     assert await page.evaluate(SMALLEST_TARGET_PX) >= 48
     assert await screens.accessibility_problems(page) == []

@@ -168,6 +168,20 @@ class TicketTransferred(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TicketContinued(Event):
+    """A served ticket went on to its visit's next stage (intake -> pick-up, reception ->
+    window): the service at `window` is over, and the ticket waits again in `to_theme` (for
+    `to_window` if given), keeping its arrival time and priority (受审分离, 9.3)."""
+
+    type_name: ClassVar[str] = "TicketContinued"
+    ticket_id: str
+    window: str
+    to_theme: str
+    to_window: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TicketCancelled(Event):
     """A ticket was withdrawn."""
 
@@ -301,6 +315,9 @@ class SignedIn(Event):
     role: str
     window: str | None = None
     kiosk: str | None = None
+    # The clerk signed in at the window until now, whose window and call pad this one takes
+    # over (同岗替代, 10.3.5); None when the window had no clerk.
+    took_over_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -369,6 +386,98 @@ class AlertAcknowledged(Event):
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseNumberRecorded(Event):
+    """Staff recorded the case number (办件编号) of a service: the window's current ticket or
+    the one it has just finished (a later one for the same ticket corrects it)."""
+
+    type_name: ClassVar[str] = "CaseNumberRecorded"
+    ticket_id: str
+    window: str
+    case_number: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RatingWaived(Event):
+    """A manager let a window call again without asking for the rating of the service it
+    finished (`ticket_id`), where the hall requires that rating first; with the reason."""
+
+    type_name: ClassVar[str] = "RatingWaived"
+    window: str
+    ticket_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowUpOpened(Event):
+    """A poor rating (不满意 or 非常不满意) opened a follow-up (整改, 12.2): the applicant is to be
+    called back by `callback_due` and the cause put right by `rectify_due` (epoch seconds)."""
+
+    type_name: ClassVar[str] = "FollowUpOpened"
+    followup: str
+    ticket_id: str
+    number: str
+    day: str  # the business day of the ticket and its rating
+    theme: str
+    window: str | None
+    clerk: str | None  # the account signed in at the window when it was rated
+    score: int
+    case_number: str | None
+    callback_due: float
+    rectify_due: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowUpCalledBack(Event):
+    """The applicant of a follow-up was called back (回访), with what was said."""
+
+    type_name: ClassVar[str] = "FollowUpCalledBack"
+    followup: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowUpRectified(Event):
+    """The cause of a follow-up was put right (整改完成), with a note: the follow-up is closed,
+    or, with `ask_rating`, waits for the applicant's new rating."""
+
+    type_name: ClassVar[str] = "FollowUpRectified"
+    followup: str
+    note: str
+    ask_rating: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowUpRerated(Event):
+    """The applicant rated the service again for a follow-up (1..5, told on a callback): a
+    poor score keeps it open, any other closes it."""
+
+    type_name: ClassVar[str] = "FollowUpRerated"
+    followup: str
+    score: int
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonalDataPurged(Event):
+    """The personal fields of ended business days left the event log (retention): per day,
+    how many events lost them and how many snapshots and stored replies went; never whose."""
+
+    type_name: ClassVar[str] = "PersonalDataPurged"
+    days: dict[str, dict[str, int]]  # day -> {"events": n, "snapshots": n, "replies": n}
+    fields: dict[str, list[str]]  # event type -> the fields removed
+
+
+# The fields that name a person, by event type: kept while their business day needs them,
+# then removed by the retention purge. A booking's day is its slot's, so a booking for a
+# later day keeps them until that day has ended.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "TicketIssued": ("person_hash",),
+    "TicketReserved": ("person_hash",),
+    "AppointmentBooked": ("code", "person_hash"),
+}
+
+
 # What the audit trail records of who signs in (HallService.record_access).
 AccessEvent = SignedIn | SignedOut | SignInRefused
 
@@ -389,6 +498,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TicketHeld,
         TicketReturned,
         TicketTransferred,
+        TicketContinued,
         TicketCancelled,
         TicketRated,
         WindowOpened,
@@ -409,6 +519,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SignedIn,
         SignedOut,
         SignInRefused,
+        CaseNumberRecorded,
+        RatingWaived,
+        FollowUpOpened,
+        FollowUpCalledBack,
+        FollowUpRectified,
+        FollowUpRerated,
+        PersonalDataPurged,
     )
 }
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .hall import Hall
 from .model import TicketStatus, WindowStatus
-from .policy import choose_next
+from .policy import choose_next, reach
 from .queues import Line, QueueBook, QueueEntry
 
 DEFAULT_HORIZON = 300
@@ -73,7 +73,7 @@ class Forecast:
         if entry.theme in self.intervals:
             interval = self.intervals[entry.theme]
         else:
-            interval = _interval(hall, entry.theme, _serving_windows(hall))
+            interval = _interval(hall, entry.theme, _reaches(hall, _serving_windows(hall)))
         if interval is None:
             return Estimate(ahead + 1, ahead, None)
         simulated = self.simulated.get(entry.theme, 0)
@@ -105,8 +105,13 @@ def _serving_windows(hall: Hall) -> list[str]:
     ]
 
 
-def _interval(hall: Hall, theme: str, windows: list[str]) -> float | None:
-    serving = [w for w in windows if theme in hall.config.window(w).themes]
+def _reaches(hall: Hall, windows: list[str]) -> dict[str, dict[str, bool]]:
+    """What each of these windows calls from (see `policy.reach`)."""
+    return {w: reach(hall.config, w, hall.standing_in(w)) for w in windows}
+
+
+def _interval(hall: Hall, theme: str, reaches: dict[str, dict[str, bool]]) -> float | None:
+    serving = [w for w, themes in reaches.items() if themes.get(theme)]
     if not serving:
         return None
     return hall.service_time_s(theme) / len(serving)
@@ -162,7 +167,11 @@ def forecast(hall: Hall, now: float, horizon: int = DEFAULT_HORIZON) -> Forecast
         free.append((at, window_id))
     heapq.heapify(free)
 
-    served = {t for w in windows for t in hall.config.window(w).themes}
+    # What each open window calls from: its themes, the themes it stands in for (同岗替代),
+    # and for the personalised-service post every theme's priority line.
+    standing_in = {w: hall.standing_in(w) for w in windows}
+    reaches = _reaches(hall, windows)
+    served = {t for themes in reaches.values() for t in themes}
     book = _head_copy(hall.book, horizon, served, set(windows))
     estimates: dict[str, Estimate] = {}
     called: dict[str, int] = {}
@@ -170,7 +179,9 @@ def forecast(hall: Hall, now: float, horizon: int = DEFAULT_HORIZON) -> Forecast
     calls = 0
     while free and calls < horizon and len(book):
         at, window_id = heapq.heappop(free)
-        decision = choose_next(hall.config, hall.policy, book, window_id, streak[window_id], at)
+        decision = choose_next(
+            hall.config, hall.policy, book, window_id, streak[window_id], at, standing_in[window_id]
+        )
         if decision is None:
             continue  # nothing this window can serve will ever arrive in the simulation
         entry = book.remove(decision.ticket_id)
@@ -182,7 +193,7 @@ def forecast(hall: Hall, now: float, horizon: int = DEFAULT_HORIZON) -> Forecast
         heapq.heappush(free, (at + hall.service_time_s(entry.theme), window_id))
         calls += 1
 
-    intervals = {t.id: _interval(hall, t.id, windows) for t in hall.config.themes}
+    intervals = {t.id: _interval(hall, t.id, reaches) for t in hall.config.themes}
     return Forecast(
         version=hall.version,
         at=now,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -25,6 +26,7 @@ from .bookings import (
     normalise_code,
 )
 from .calendar import business_day, local_datetime
+from .capacity import check_capacity
 from .errors import Conflict, InvalidCommand, NotFound, ThemeUnavailable
 from .events import (
     AccessEvent,
@@ -34,12 +36,19 @@ from .events import (
     AppointmentCheckedIn,
     AppointmentMissed,
     Candidate,
+    CaseNumberRecorded,
     EmergencyEnded,
     EmergencyStarted,
     Event,
+    FollowUpCalledBack,
+    FollowUpOpened,
+    FollowUpRectified,
+    FollowUpRerated,
     HelpRequested,
+    PersonalDataPurged,
     PolicyChanged,
     RatingRequested,
+    RatingWaived,
     ServiceFinished,
     ServiceStarted,
     SignedIn,
@@ -47,6 +56,7 @@ from .events import (
     SignInRefused,
     TicketCalled,
     TicketCancelled,
+    TicketContinued,
     TicketHeld,
     TicketIssued,
     TicketNoShow,
@@ -63,6 +73,7 @@ from .events import (
     WindowPaused,
     WindowResumed,
 )
+from .followups import POOR_SCORES, followup_id_of
 from .model import (
     ACTIVE_TICKET_STATUSES,
     POLICY_RANGES,
@@ -79,12 +90,20 @@ from .queues import QueueBook, QueueEntry
 RATING_SCALE = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 # The hall display lists this many of the day's latest no-shows (过号).
 MISSED_KEPT = 12
+# A case number (办件编号) as staff type it: letters, digits and "-", e.g. 44030020261128000123.
+CASE_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,40}$")
 
 
 class EmergencyInProgress(Conflict):
     """No new ticket while an emergency (or a drill) is declared."""
 
     code = "emergency"
+
+
+class RatingRequired(Conflict):
+    """The window finished a service and must ask for its rating before it calls again."""
+
+    code = "rating_required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +139,7 @@ class Ticket:
     recalls: int = 0
     calls: int = 0
     transfers: int = 0
+    stage: int = 1  # the visit's stage: 2 once it went on from intake to pick-up, and so on
     rating: int | None = None
     rule: str | None = None
     candidates: tuple[Candidate, ...] = ()
@@ -226,6 +246,10 @@ class Hall:
     # The day's appointments by booking id, and the codes of those not cancelled.
     bookings: dict[str, Booking] = field(default_factory=dict)
     booking_codes: dict[str, str] = field(default_factory=dict)
+    # Ticket -> the case number (办件编号) staff recorded for it.
+    case_numbers: dict[str, str] = field(default_factory=dict)
+    # Window -> the finished service a manager let it leave unrated (require_before_next).
+    rating_waivers: dict[str, str] = field(default_factory=dict)
     version: int = 0
 
     @classmethod
@@ -386,9 +410,13 @@ class Hall:
         appointment_at: float | None,
         age_band: str | None,
         person_hash: str | None,
+        *,
+        booked: bool = False,
     ) -> dict[str, Any]:
-        """The fields of the theme's next number given to this applicant (checked first)."""
-        serial, number = self._next_number(theme, priority, at, person_hash)
+        """The fields of the theme's next number given to this applicant (checked first);
+        `booked`: an appointment's check-in."""
+        booked = booked or appointment_at is not None
+        serial, number = self._next_number(theme, priority, at, person_hash, booked=booked)
         return {
             "at": at,
             "actor": actor,
@@ -404,9 +432,18 @@ class Hall:
         }
 
     def _next_number(
-        self, theme: str, priority: str | None, at: float, person_hash: str | None
+        self,
+        theme: str,
+        priority: str | None,
+        at: float,
+        person_hash: str | None,
+        *,
+        booked: bool = False,
     ) -> tuple[int, str]:
-        """Check that the theme may issue to this applicant now; its next serial and number."""
+        """Check that the theme may issue to this applicant now; its next serial and number.
+
+        A full theme refuses with ThemeFull (core/capacity.py); priority applicants and
+        appointments are refused by its daily cap only."""
         self.check_issuing()
         self._check_theme(theme)
         spec = self.config.theme(theme)
@@ -422,11 +459,7 @@ class Hall:
                     theme=theme,
                 )
         serial = self.serials[theme] + 1
-        if spec.daily_cap is not None and serial > spec.daily_cap:
-            raise ThemeUnavailable(
-                f"{spec.name_en} ({spec.name_zh}) has issued all {spec.daily_cap} tickets of today",
-                theme=theme,
-            )
+        check_capacity(self, theme, at, exempt=priority is not None or booked)
         if (
             person_hash is not None
             and self.config.one_active_ticket_per_person
@@ -456,10 +489,7 @@ class Hall:
                 f"ticket {ticket.number} is {ticket.status.value}, not waiting",
                 ticket=ticket.id,
             )
-        served = self.config.window(window_id).themes
-        if ticket.target_window not in (None, window_id) or (
-            ticket.target_window is None and ticket.theme not in served
-        ):
+        if not self.serves(window_id, ticket):
             raise Conflict(
                 f"window {window_id} does not serve ticket {ticket.number}", ticket=ticket.id
             )
@@ -471,7 +501,13 @@ class Hall:
         """What the policy would call at this window now, without calling it."""
         window = self.window(window_id)
         return choose_next(
-            self.config, self.policy, self.book, window_id, window.priority_streak, at
+            self.config,
+            self.policy,
+            self.book,
+            window_id,
+            window.priority_streak,
+            at,
+            self.standing_in(window_id),
         )
 
     def upcoming(self, window_id: str, at: float, count: int) -> list[Decision]:
@@ -479,7 +515,63 @@ class Hall:
         other window called meanwhile), each with its rule; the hall is not changed."""
         window = self.window(window_id)
         return upcoming(
-            self.config, self.policy, self.book, window_id, window.priority_streak, at, count
+            self.config,
+            self.policy,
+            self.book,
+            window_id,
+            window.priority_streak,
+            at,
+            count,
+            self.standing_in(window_id),
+        )
+
+    def unattended(self, theme_id: str) -> bool:
+        """True when none of the theme's own windows is open (all paused or closed)."""
+        own = [w for w in self.config.windows_serving(theme_id) if not w.personalised]
+        own = own or list(self.config.windows_serving(theme_id))
+        return all(
+            self.windows[w.id].status in (WindowStatus.CLOSED, WindowStatus.PAUSED) for w in own
+        )
+
+    def standing_in(self, window_id: str) -> tuple[str, ...]:
+        """The themes this window serves for now on behalf of their absent windows (同岗替代):
+        themes that name one of its themes as similar and whose own windows are all away."""
+        served = self.config.window(window_id).themes
+        return tuple(
+            theme.id
+            for theme in self.config.themes
+            if theme.id not in served
+            and any(other in served for other in theme.similar)
+            and self.unattended(theme.id)
+        )
+
+    def substitutions(self) -> dict[str, tuple[str, ...]]:
+        """Theme -> the windows standing in for it now (open or busy ones only), for the
+        themes whose own windows are all away and whose similar themes' windows serve them."""
+        result: dict[str, tuple[str, ...]] = {}
+        for theme in self.config.themes:
+            if not theme.similar or not self.unattended(theme.id):
+                continue
+            standing = tuple(
+                w.id
+                for w in self.config.windows
+                if theme.id not in w.themes
+                and any(other in w.themes for other in theme.similar)
+                and self.windows[w.id].status not in (WindowStatus.CLOSED, WindowStatus.PAUSED)
+            )
+            if standing:
+                result[theme.id] = standing
+        return result
+
+    def serves(self, window_id: str, ticket: Ticket) -> bool:
+        """True when this window may call this waiting ticket now."""
+        if ticket.target_window is not None:
+            return ticket.target_window == window_id
+        window = self.config.window(window_id)
+        return (
+            ticket.theme in window.themes
+            or (window.personalised and ticket.priority is not None)
+            or ticket.theme in self.standing_in(window_id)
         )
 
     def check_issuing(self) -> None:
@@ -613,6 +705,51 @@ class Hall:
             ]
         )
 
+    def continue_visit(
+        self,
+        window_id: str,
+        *,
+        to_theme: str,
+        to_window: str | None = None,
+        reason: str = "",
+        at: float,
+        actor: str,
+    ) -> list[Event]:
+        """The window's service is over and the applicant goes on to the visit's next stage
+        (e.g. intake -> pick-up): the same ticket waits in `to_theme`, keeping its arrival time
+        and priority (a called ticket is started implicitly, as at finish)."""
+        window = self.window(window_id)
+        ticket = self._current_or_refuse(window, "send on to a next stage")
+        self._check_theme(to_theme)
+        if to_window is not None:
+            self.window(to_window)
+            if to_window == window_id:
+                raise Conflict(
+                    f"ticket {ticket.number} is at window {window_id} already: a next stage is "
+                    "at another window",
+                    window=window_id,
+                )
+            spec = self.config.window(to_window)
+            if to_theme not in spec.themes:
+                raise Conflict(
+                    f"window {to_window} does not serve theme {to_theme}", window=to_window
+                )
+        events: list[Event] = []
+        if ticket.status is TicketStatus.CALLED:
+            events.append(ServiceStarted(at=at, actor=actor, ticket_id=ticket.id, window=window_id))
+        events.append(
+            TicketContinued(
+                at=at,
+                actor=actor,
+                ticket_id=ticket.id,
+                window=window_id,
+                to_theme=to_theme,
+                to_window=to_window,
+                reason=reason,
+            )
+        )
+        return self._commit(events)
+
     def cancel(self, ticket_id: str, reason: str, *, at: float, actor: str) -> list[Event]:
         """Withdraw a ticket that is not finished."""
         ticket = self.ticket(ticket_id)
@@ -637,12 +774,31 @@ class Hall:
             raise Conflict(f"ticket {ticket.number} has not been served yet", ticket=ticket.id)
         if ticket.rating is not None:
             raise Conflict(f"ticket {ticket.number} was already rated", ticket=ticket.id)
-        return self._commit(
-            [
-                TicketRated(
-                    at=at, actor=actor, ticket_id=ticket.id, window=ticket.window, score=score
-                )
-            ]
+        events: list[Event] = [
+            TicketRated(at=at, actor=actor, ticket_id=ticket.id, window=ticket.window, score=score)
+        ]
+        if score in POOR_SCORES:
+            events.append(self._follow_up(ticket, score, at, actor))
+        return self._commit(events)
+
+    def _follow_up(self, ticket: Ticket, score: int, at: float, actor: str) -> FollowUpOpened:
+        """The follow-up (整改) a poor rating of this ticket opens, its deadlines from now."""
+        rules = self.config.ratings
+        window = self.windows.get(ticket.window) if ticket.window is not None else None
+        return FollowUpOpened(
+            at=at,
+            actor=actor,
+            followup=followup_id_of(ticket.id),
+            ticket_id=ticket.id,
+            number=ticket.number,
+            day=self.day,
+            theme=ticket.theme,
+            window=ticket.window,
+            clerk=window.clerk if window is not None else None,
+            score=score,
+            case_number=self.case_numbers.get(ticket.id),
+            callback_due=at + rules.callback_within_s,
+            rectify_due=at + rules.rectify_within_s,
         )
 
     def open_window(
@@ -746,6 +902,80 @@ class Hall:
             return None
         return last
 
+    def case_ticket(self, window_id: str) -> Ticket | None:
+        """The service a case number recorded at this window now is for: the ticket it is
+        calling or serving, else the one it has just finished."""
+        window = self.window(window_id)
+        if window.ticket_id is not None:
+            return self.tickets[window.ticket_id]
+        return self._just_finished(window_id)
+
+    def record_case_number(
+        self, window_id: str, case_number: str, *, at: float, actor: str
+    ) -> list[Event]:
+        """Record the case number (办件编号) of the window's current or just finished service;
+        no events when it already has this one."""
+        number = case_number.strip()
+        if not CASE_NUMBER.match(number):
+            raise InvalidCommand(
+                'a case number is 1-40 letters, digits or "-", such as 44030020261128000123',
+                field="case_number",
+            )
+        ticket = self.case_ticket(window_id)
+        if ticket is None:
+            raise Conflict(
+                f"window {window_id} has no service to record a case number for: it serves "
+                "nobody and has finished nobody since its last call",
+                window=window_id,
+            )
+        if self.case_numbers.get(ticket.id) == number:
+            return []
+        event = CaseNumberRecorded(
+            at=at, actor=actor, ticket_id=ticket.id, window=window_id, case_number=number
+        )
+        return self._commit([event])
+
+    def rating_owed(self, window_id: str) -> Ticket | None:
+        """The service whose rating this window has not asked for yet (in service, or just
+        finished), unless it was rated or a manager waived it; the next call would end it."""
+        window = self.window(window_id)
+        if window.ticket_id is not None:
+            ticket = self.tickets[window.ticket_id]
+            if ticket.status is not TicketStatus.SERVING:
+                return None  # called, not served: there is nothing to rate
+        else:
+            found = self._just_finished(window_id)
+            if found is None:
+                return None
+            ticket = found
+        if (
+            ticket.rating is not None
+            or self.rating_requests.get(window_id) == ticket.id
+            or self.rating_waivers.get(window_id) == ticket.id
+        ):
+            return None
+        return ticket
+
+    def waive_rating(self, window_id: str, reason: str, *, at: float, actor: str) -> list[Event]:
+        """A manager lets the window call again without asking for its service's rating."""
+        self.window(window_id)
+        _require_reason(reason)
+        if not self.config.ratings.require_before_next:
+            raise Conflict(
+                "this hall does not require a rating before the next call ([ratings] "
+                "require_before_next): there is nothing to waive",
+                window=window_id,
+            )
+        ticket = self.rating_owed(window_id)
+        if ticket is None:
+            raise Conflict(
+                f"window {window_id} owes no rating request: it may call", window=window_id
+            )
+        event = RatingWaived(
+            at=at, actor=actor, window=window_id, ticket_id=ticket.id, reason=reason
+        )
+        return self._commit([event])
+
     # ----------------------------------------------------------------- who signs in
 
     def record_access(self, event: AccessEvent) -> list[Event]:
@@ -753,6 +983,13 @@ class Hall:
         a clerk signed in at a window becomes that window's clerk."""
         if isinstance(event, SignedIn) and event.window is not None:
             self.window(event.window)  # NotFound for a window the hall does not have
+        return self._commit([event])
+
+    def record_purge(self, event: PersonalDataPurged) -> list[Event]:
+        """Record a retention purge of ended days (written by the log with the purge itself);
+        today's state does not change."""
+        if any(day >= self.day for day in event.days):
+            raise InvalidCommand("only days that are over are purged", days=sorted(event.days))
         return self._commit([event])
 
     # ----------------------------------------------------------------- the manager
@@ -1039,6 +1276,7 @@ class Hall:
             None if late else booking.slot_at,
             age_band,
             booking.person_hash,
+            booked=True,
         )
         ticket: Event = (
             TicketReserved(printer=printer, **given) if printer else TicketIssued(**given)
@@ -1106,6 +1344,15 @@ class Hall:
                 "no-show first",
                 window=window_id,
                 ticket=ticket.id,
+            )
+        owed = self.rating_owed(window_id) if self.config.ratings.require_before_next else None
+        if owed is not None:
+            raise RatingRequired(
+                f"请先为 {owed.number} 请求评价，再叫下一位 — window {window_id} must ask for the "
+                f"rating of {owed.number} first: press Request a rating (请求评价), then call "
+                "(a manager may waive it)",
+                window=window_id,
+                ticket=owed.id,
             )
         return window
 
@@ -1281,6 +1528,23 @@ class Hall:
         ticket.transfers += 1
         self.book.add(ticket.queue_entry(), e.to_window)
 
+    def _on_continued(self, e: Any) -> None:
+        ticket = self.tickets[e.ticket_id]
+        if ticket.started_at is not None:
+            stats = self.service[ticket.theme]
+            stats.count += 1
+            stats.total_s += e.at - ticket.started_at
+        window = self.windows[e.window]
+        window.served += 1
+        self._release(window)
+        self._forget_person(ticket)
+        ticket.theme = e.to_theme
+        self._hold_person(ticket)
+        ticket.target_window = e.to_window
+        ticket.status = TicketStatus.WAITING
+        ticket.stage += 1
+        self.book.add(ticket.queue_entry(), e.to_window)
+
     def _on_cancelled(self, e: Any) -> None:
         ticket = self.tickets[e.ticket_id]
         if ticket.id in self.book:
@@ -1305,6 +1569,15 @@ class Hall:
 
     def _on_rating_requested(self, e: Any) -> None:
         self.rating_requests[e.window] = e.ticket_id
+
+    def _on_case_number(self, e: Any) -> None:
+        self.case_numbers[e.ticket_id] = e.case_number
+
+    def _on_rating_waived(self, e: Any) -> None:
+        self.rating_waivers[e.window] = e.ticket_id
+
+    def _on_followup(self, e: Any) -> None:
+        """Nothing changes in the day: a follow-up outlives it (core.followups folds these)."""
 
     def _on_window_opened(self, e: Any) -> None:
         window = self.windows[e.window]
@@ -1335,6 +1608,9 @@ class Hall:
         window = self.windows.get(e.window) if e.window is not None else None
         if window is not None and window.clerk == e.account:
             window.clerk = None
+
+    def _on_personal_data_purged(self, e: Any) -> None:
+        pass  # the audit trail's record of a retention purge (of days already over)
 
     def _on_sign_in_refused(self, e: Any) -> None:
         pass  # the audit trail's record only
@@ -1447,6 +1723,7 @@ _APPLY: dict[type[Event], Any] = {
     TicketHeld: Hall._on_held,
     TicketReturned: Hall._on_returned,
     TicketTransferred: Hall._on_transferred,
+    TicketContinued: Hall._on_continued,
     TicketCancelled: Hall._on_cancelled,
     TicketRated: Hall._on_rated,
     WindowOpened: Hall._on_window_opened,
@@ -1460,6 +1737,12 @@ _APPLY: dict[type[Event], Any] = {
     EmergencyStarted: Hall._on_emergency_started,
     EmergencyEnded: Hall._on_emergency_ended,
     RatingRequested: Hall._on_rating_requested,
+    CaseNumberRecorded: Hall._on_case_number,
+    RatingWaived: Hall._on_rating_waived,
+    FollowUpOpened: Hall._on_followup,
+    FollowUpCalledBack: Hall._on_followup,
+    FollowUpRectified: Hall._on_followup,
+    FollowUpRerated: Hall._on_followup,
     AppointmentBooked: Hall._on_appointment_booked,
     AppointmentCancelled: Hall._on_appointment_cancelled,
     AppointmentCheckedIn: Hall._on_appointment_checked_in,
@@ -1467,4 +1750,5 @@ _APPLY: dict[type[Event], Any] = {
     SignedIn: Hall._on_signed_in,
     SignedOut: Hall._on_signed_out,
     SignInRefused: Hall._on_sign_in_refused,
+    PersonalDataPurged: Hall._on_personal_data_purged,
 }

@@ -57,6 +57,44 @@ class OpeningPeriod:
 
 
 @dataclass(frozen=True, slots=True)
+class Quota:
+    """At most `tickets` numbers of a theme given out from `start` to `end` (hall-local, end
+    exclusive), a time window inside the theme's opening hours (10.3.4)."""
+
+    start: time
+    end: time
+    tickets: int
+
+    def contains(self, moment: time) -> bool:
+        """True when the local wall-clock time falls inside this window."""
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """How much a theme takes on besides its daily cap (10.3.4): quotas per time window, and the
+    check of the work already waiting against the time left before the theme stops issuing."""
+
+    quotas: tuple[Quota, ...] = ()
+    workload_check: bool = True
+    # A walk-in is refused when it would be called only this long after the theme's last
+    # opening period ends (windows serve on a little past it).
+    workload_margin_s: int = 1800
+    # Bookings per appointment slot offered when the theme is full; None: the hall's.
+    per_slot: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotGrid:
+    """The appointment slots a full theme offers (the hall config's [appointments])."""
+
+    slot_s: int = 1800  # a slot every this long from the start of each opening period
+    per_slot: int = 4  # bookings per slot
+    days_ahead: int = 7  # how far ahead the next free slot is looked for
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)  # the days that take bookings; Monday 0
+
+
+@dataclass(frozen=True, slots=True)
 class Theme:
     """A theme (主题): what applicants come for, with its own ticket prefix and queue."""
 
@@ -68,6 +106,10 @@ class Theme:
     daily_cap: int | None
     max_wait_s: int
     default_service_s: int
+    # Similar themes (同岗替代, 10.3.5): when none of this theme's own windows is open, the
+    # windows of these themes serve its tickets too.
+    similar: tuple[str, ...] = ()
+    capacity: Capacity = Capacity()
 
     def is_open_at(self, moment: time) -> bool:
         """True when tickets may be issued for this theme at this local time."""
@@ -83,6 +125,9 @@ class Window:
     name_en: str
     themes: tuple[str, ...]
     zone: str | None = None  # the speaker zone its calls are announced in (None: every zone)
+    # The personalised-service post (个性化服务岗, 7.1): it calls the priority groups of every
+    # theme, and the cases sent to it, before anyone else.
+    personalised: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +243,19 @@ class HallDisplay:
 
 
 @dataclass(frozen=True, slots=True)
+class RatingRules:
+    """What a poor rating sets off, and what a window owes before its next call ([ratings])."""
+
+    # A poor rating (不满意, 非常不满意) opens a follow-up (整改, 12.2): the applicant is called
+    # back within `callback_within_s` and the cause is put right within `rectify_within_s`,
+    # both counted from the rating.
+    callback_within_s: int = 24 * 3600
+    rectify_within_s: int = 15 * 24 * 3600
+    # A window that finished a service must ask for its rating before it calls again.
+    require_before_next: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TicketPrint:
     """One ticket as a printer puts it on paper: every text already chosen by the hall's layout."""
 
@@ -211,6 +269,9 @@ class TicketPrint:
     qr_url: str | None  # the ticket's live status page; None: no QR code
     footer: str  # may hold several lines ("\n")
     reprint: bool = False  # a reprint (补打) is marked as such
+    # The words before `issued_at` and under the QR code (an appointment slip has its own).
+    time_label: str = "取号时间"
+    qr_caption: str = "扫码查看排队进度"
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +293,8 @@ class HallConfig:
     kiosks: tuple[Kiosk, ...] = ()
     ticket: TicketLayout = field(default_factory=TicketLayout)
     display: HallDisplay = field(default_factory=HallDisplay)
+    ratings: RatingRules = field(default_factory=RatingRules)
+    appointment_slots: SlotGrid = field(default_factory=SlotGrid)
     _themes: dict[str, Theme] = field(init=False, repr=False, compare=False)
     _windows: dict[str, Window] = field(init=False, repr=False, compare=False)
 

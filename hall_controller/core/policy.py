@@ -8,11 +8,16 @@ For a window, the rules are tried in this order; the first that applies chooses:
    ``appointment_late`` after it) is called first; the earliest slot first.
 3. ``priority_limit``: after ``priority_streak_limit`` priority calls in a row at this window,
    while regular tickets wait, the best regular ticket is called.
-4. The highest score, where score = waited seconds x ``aging_rate`` + the priority head start
+4. ``personalised``: at the personalised-service window (个性化服务岗), the best of the priority
+   tickets of every theme and the tickets sent to that window.
+5. The highest score, where score = waited seconds x ``aging_rate`` + the priority head start
    (priority groups) + the window's preference bonus for the ticket's theme (full for its first
    theme and for tickets sent to the window, falling linearly to 0 for its last theme). The
    rule names what decided: ``priority`` when the head start did, ``preference`` when the
    window's theme preference did, else ``longest_wait``.
+
+A window standing in for a theme whose own windows are all paused or closed (同岗替代, see
+`Theme.similar`) weighs that theme's tickets too, without a preference bonus.
 
 Within one class of one line the score order is the arrival order, so only the head of each
 line can win: the candidates weighed are those heads (plus tickets sent to the window), which
@@ -36,6 +41,7 @@ class Rule(StrEnum):
     MAX_WAIT = "max_wait"
     APPOINTMENT = "appointment"
     PRIORITY_LIMIT = "priority_limit"
+    PERSONALISED = "personalised"
     PRIORITY = "priority"
     PREFERENCE = "preference"
     LONGEST_WAIT = "longest_wait"
@@ -46,6 +52,8 @@ RULE_TEXT: dict[Rule, str] = {
     Rule.MAX_WAIT: "waited past the theme's maximum wait",
     Rule.APPOINTMENT: "appointment due now",
     Rule.PRIORITY_LIMIT: "regular ticket after the limit of priority calls in a row",
+    Rule.PERSONALISED: "the personalised-service window serves priority groups and cases sent "
+    "to it first",
     Rule.PRIORITY: "priority group goes first",
     Rule.PREFERENCE: "the window's preferred theme",
     Rule.LONGEST_WAIT: "waited longest",
@@ -118,8 +126,24 @@ def _due_appointment(book: QueueBook, theme: str, policy: Policy, now: float) ->
     return None
 
 
+def reach(config: HallConfig, window_id: str, standing_in: tuple[str, ...] = ()) -> dict[str, bool]:
+    """The themes whose lines this window calls from: theme -> all of its tickets (False: only
+    its priority tickets, which the personalised-service window takes from every theme)."""
+    themes = dict.fromkeys(config.window(window_id).themes, True)
+    themes.update(dict.fromkeys(standing_in, True))
+    if config.window(window_id).personalised:
+        for theme in config.themes:
+            themes.setdefault(theme.id, False)
+    return themes
+
+
 def gather(
-    config: HallConfig, policy: Policy, book: QueueBook, window_id: str, now: float
+    config: HallConfig,
+    policy: Policy,
+    book: QueueBook,
+    window_id: str,
+    now: float,
+    standing_in: tuple[str, ...] = (),
 ) -> list[Candidate]:
     """Every ticket that could win this window's next call, scored, best score first."""
     bonuses = preference_bonuses(config, policy, window_id)
@@ -136,14 +160,15 @@ def gather(
     if own is not None:
         for entry in own.regular + own.priority:
             consider(entry, full)
-    for theme, bonus in bonuses.items():
+    for theme, whole in reach(config, window_id, standing_in).items():
+        bonus = bonuses.get(theme, 0.0)
         line = book.themes.get(theme)
         if line is not None:
-            if line.regular:
+            if line.regular and whole:
                 consider(line.regular[0], bonus)
             if line.priority:
                 consider(line.priority[0], bonus)
-        appointment = _due_appointment(book, theme, policy, now)
+        appointment = _due_appointment(book, theme, policy, now) if whole else None
         if appointment is not None:
             consider(appointment, bonus)
     candidates.sort(key=lambda c: (-c.score, c.waited_s * -1, c.ticket_id))
@@ -157,9 +182,10 @@ def choose_next(
     window_id: str,
     priority_streak: int,
     now: float,
+    standing_in: tuple[str, ...] = (),
 ) -> Decision | None:
     """The ticket this window should call next, and why; None when nobody it serves waits."""
-    candidates = gather(config, policy, book, window_id, now)
+    candidates = gather(config, policy, book, window_id, now, standing_in)
     if not candidates:
         return None
     recorded = tuple(candidates[:_RECORDED_CANDIDATES])
@@ -174,6 +200,13 @@ def choose_next(
         slots = {c.ticket_id: _slot(book, c.ticket_id) for c in due}
         pick = min(due, key=lambda c: (slots[c.ticket_id], -c.waited_s))
         return Decision(pick.ticket_id, Rule.APPOINTMENT, _with(recorded, pick))
+
+    if config.window(window_id).personalised:
+        own = book.windows.get(window_id)
+        sent = {e.ticket_id for e in own.regular + own.priority} if own is not None else set()
+        first = [c for c in candidates if c.priority is not None or c.ticket_id in sent]
+        if first:
+            return Decision(first[0].ticket_id, Rule.PERSONALISED, recorded)
 
     best = candidates[0]
     regulars = [c for c in candidates if c.priority is None]
@@ -200,14 +233,16 @@ def upcoming(
     priority_streak: int,
     now: float,
     count: int,
+    standing_in: tuple[str, ...] = (),
 ) -> list[Decision]:
     """The next `count` calls of one window, played forward on a copy: each call takes its
     ticket out of line and counts in the run of priority calls, as a real call would."""
-    trial = _first_in_line(book, config.window(window_id).themes, window_id, count)
+    themes = tuple(reach(config, window_id, standing_in))
+    trial = _first_in_line(book, themes, window_id, count)
     decisions: list[Decision] = []
     streak = priority_streak
     while len(decisions) < count:
-        decision = choose_next(config, policy, trial, window_id, streak, now)
+        decision = choose_next(config, policy, trial, window_id, streak, now, standing_in)
         if decision is None:
             break
         entry = trial.remove(decision.ticket_id)

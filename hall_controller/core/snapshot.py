@@ -57,6 +57,8 @@ def to_snapshot(hall: Hall) -> dict[str, Any]:
             "policy_changed": hall.policy_changed,
         },
         "bookings": [dataclasses.astuple(booking) for booking in hall.bookings.values()],
+        "case_numbers": dict(hall.case_numbers),
+        "rating_waivers": dict(hall.rating_waivers),
     }
 
 
@@ -118,5 +120,7 @@ def from_snapshot(config: HallConfig, tz: tzinfo, data: dict[str, Any]) -> Hall:
         hall.bookings[booking.id] = booking
         if booking.code is not None and booking.status is not BookingStatus.CANCELLED:
             hall.booking_codes[booking.code] = booking.id
+    hall.case_numbers = dict(data.get("case_numbers") or {})
+    hall.rating_waivers = dict(data.get("rating_waivers") or {})
     hall.version = data["version"]
     return hall

@@ -8,6 +8,13 @@ are not spoken; a call that waited longer than `stale_after_s` (the speaker fail
 minutes) is dropped. Both are counted, as are failures: a failed render, player or module is
 an error in the device's health and the queue goes on.
 
+While the hall's emergency (or drill) lasts, every announcer speaks its message as soon as the
+announcement being said has ended, and again every `emergency_repeat_s`; calls waiting are
+dropped and calls given meanwhile are not spoken (both counted as held): the message has the
+speakers. It is said at full volume, in quiet hours too. Its end stops the repeats at once (a
+message being said is said to its end). Each saying is bounded in time; a speaker that fails is
+counted and the others go on.
+
 `TtsAnnouncer` renders with espeak-ng (or splices the hall's recorded clips) in one thread and
 plays the WAV with the profile's player; `VoiceModuleAnnouncer` sends the text to a serial
 speech module (SYN6288 and kin) and polls it until it has spoken.
@@ -36,7 +43,7 @@ import structlog
 from hall_controller.devices.base import Device, DeviceContext, TestFired
 from hall_controller.devices.errors import DeviceError, DeviceLost, DeviceRefused
 from hall_controller.devices.health import DeviceState
-from hall_controller.devices.model import Announcement
+from hall_controller.devices.model import Announcement, EmergencyNotice
 from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import (
     AnnouncerSettings,
@@ -45,7 +52,7 @@ from hall_controller.profiles import (
     VoiceModuleSettings,
 )
 from hall_controller.protocols import announcement as wording
-from hall_controller.protocols import voice_module
+from hall_controller.protocols import emergency, voice_module
 from hall_controller.protocols.voice_module import Answer, VoiceTextError
 from hall_controller.transports.audio import (
     Assembled,
@@ -79,6 +86,9 @@ RENDER_TIMEOUT_S = 20.0
 KEEP_FILES = 200
 # After its "received", a module may still say "idle" for a moment before it starts speaking.
 MODULE_START_S = 0.3
+# The longest one saying of an emergency's message may take (a long message on a slow module),
+# beyond the render, player and module timeouts that bound it already.
+EMERGENCY_SAY_TIMEOUT_S = 180.0
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
 # The module's answers to a status query, and to a frame.
 _STATES = frozenset({Answer.BUSY, Answer.IDLE})
@@ -102,7 +112,25 @@ class SpeakerTest:
     window: str = "-"
 
 
-Said = Announcement | SpeakerTest
+@dataclass(frozen=True, slots=True)
+class EmergencySpeech:
+    """The hall's emergency (or drill) message, marked, in the language it is spoken in."""
+
+    spoken: wording.Spoken
+    drill: bool
+
+    @property
+    def ticket(self) -> str:
+        """What logs and file names say in place of a call's ticket."""
+        return "DRILL" if self.drill else "EMERGENCY"
+
+    @property
+    def window(self) -> str:
+        """What logs say in place of a call's window."""
+        return "-"
+
+
+Said = Announcement | SpeakerTest | EmergencySpeech
 
 
 @dataclass(slots=True)
@@ -114,6 +142,8 @@ class AnnouncerCounts:
     quiet: int = 0  # given in quiet hours: not spoken
     stale: int = 0  # waited longer than stale_after_s: not spoken
     failed: int = 0  # the render, the player or the module failed
+    held: int = 0  # calls given or waiting during an emergency: the message has the speakers
+    emergency: int = 0  # times the emergency's message was spoken to its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +193,9 @@ class Announcer(Device):
         self._queue: deque[Waiting] = deque()
         self._more = asyncio.Event()
         self._speaker: asyncio.Task[None] | None = None
+        # While an emergency lasts: its message and the task that queues it again.
+        self.emergency: EmergencySpeech | None = None
+        self._repeats: asyncio.Task[None] | None = None
 
     @property
     def waiting(self) -> tuple[Said, ...]:
@@ -173,13 +206,19 @@ class Announcer(Device):
         """The hall's local time now."""
         return datetime.fromtimestamp(self.context.clock(), self._zone)
 
-    def volume_now(self) -> int:
-        """The volume in percent for this time of day."""
+    def volume_now(self, announcement: Said | None = None) -> int:
+        """The volume in percent for this time of day (an emergency's message: full volume)."""
+        if isinstance(announcement, EmergencySpeech):
+            return 100
         return wording.volume_at(self.hall_time().time(), self.settings.volume)
 
     def announce(self, announcement: Announcement) -> None:
         """Queue a call to be spoken; never waits. Merged with the same call already waiting;
         not spoken in quiet hours."""
+        if self.emergency is not None:
+            self.counts.held += 1
+            self._not_spoken(announcement, "emergency")
+            return
         now: clock_time = self.hall_time().time()
         if wording.in_quiet_hours(now, self.settings.quiet_hours):
             self.counts.quiet += 1
@@ -201,6 +240,63 @@ class Announcer(Device):
         self._queue.append(Waiting(announcement, time.monotonic()))
         self._more.set()
 
+    def set_emergency(self, notice: EmergencyNotice | None) -> None:
+        """Speak `notice`'s message next (even in quiet hours) and again every
+        emergency_repeat_s until it ends (None); calls waiting now are dropped."""
+        if notice is None:
+            self._end_emergency()
+            return
+        speech = EmergencySpeech(
+            emergency.spoken(notice.message, notice.drill, self.settings.languages), notice.drill
+        )
+        if speech == self.emergency:
+            return  # the same emergency told again (a restart of the hub's view of it)
+        self._end_emergency()
+        self.emergency = speech
+        calls = [item for item in self._queue if isinstance(item.announcement, Announcement)]
+        for item in calls:
+            self._not_spoken(item.announcement, "emergency")
+        self.counts.held += len(calls)
+        self._queue = deque(
+            item for item in self._queue if not isinstance(item.announcement, Announcement)
+        )
+        every = self.settings.emergency_repeat_s
+        log.warning("emergency_spoken", device=self.id, drill=notice.drill, every_s=every)
+        self._say_emergency(speech)
+        self._repeats = self.spawn(self._repeat_emergency(speech), "emergency-repeat")
+
+    def _end_emergency(self) -> None:
+        task, self._repeats = self._repeats, None
+        if task is not None:
+            task.cancel()  # stop() awaits it with the device's other tasks
+        if self.emergency is None:
+            return
+        self.emergency = None
+        self._queue = deque(
+            item for item in self._queue if not isinstance(item.announcement, EmergencySpeech)
+        )
+        log.info("emergency_not_spoken_any_more", device=self.id)
+
+    def _say_emergency(self, speech: EmergencySpeech) -> None:
+        """Queue the message first, unless it is waiting already (a slow speaker: no pile-up)."""
+        if any(item.announcement == speech for item in self._queue):
+            return
+        self._queue.appendleft(Waiting(speech, time.monotonic()))
+        self._more.set()
+
+    async def _repeat_emergency(self, speech: EmergencySpeech) -> None:
+        while True:
+            await asyncio.sleep(self.settings.emergency_repeat_s)
+            self._say_emergency(speech)
+
+    async def _say_within(self, item: Waiting, seconds: float) -> None:
+        """speak(), cut short after `seconds` (DeviceRefused)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self.speak(item)
+        except TimeoutError as exc:
+            raise DeviceRefused(f"{self.id}: not said within {seconds:g} s") from exc
+
     def _not_spoken(self, announcement: Said, reason: str) -> None:
         log.info(
             "announcement_not_spoken",
@@ -219,6 +315,7 @@ class Announcer(Device):
 
     async def stop(self) -> None:
         """Stop speaking: the announcement being said is cut off (a shutdown)."""
+        self._repeats = None  # with the device's other tasks, in super().stop()
         task, self._speaker = self._speaker, None
         if task is not None:
             task.cancel()
@@ -232,22 +329,29 @@ class Announcer(Device):
                 self._more.clear()
                 await self._more.wait()
             item = self._queue.popleft()
+            said = item.announcement
             waited = time.monotonic() - item.since
-            if waited > self.stale_after_s:
+            if waited > self.stale_after_s and not isinstance(said, EmergencySpeech):
                 self.counts.stale += 1
-                self._not_spoken(item.announcement, f"waited {waited:.0f} s")
+                self._not_spoken(said, f"waited {waited:.0f} s")
                 continue
-            self.speaking = item.announcement
+            self.speaking = said
             try:
-                await self.speak(item)
+                if isinstance(said, EmergencySpeech):
+                    await self._say_within(item, EMERGENCY_SAY_TIMEOUT_S)
+                else:
+                    await self.speak(item)
             except DeviceError as exc:
-                self._failed(item.announcement, str(exc))
+                self._failed(said, str(exc))
             except Exception as exc:
                 # A bug must not silence the hall: the next call is spoken all the same.
                 log.exception("announcement_failed", device=self.id)
-                self._failed(item.announcement, f"{type(exc).__name__}: {exc}")
+                self._failed(said, f"{type(exc).__name__}: {exc}")
             else:
-                self.counts.spoken += 1
+                if isinstance(said, EmergencySpeech):
+                    self.counts.emergency += 1
+                else:
+                    self.counts.spoken += 1
             finally:
                 self.speaking = None
 
@@ -284,6 +388,8 @@ class Announcer(Device):
         said = item.announcement
         if isinstance(said, SpeakerTest):
             self.health.sent(" / ".join(spoken.text for spoken in said.texts), "test")
+        elif isinstance(said, EmergencySpeech):
+            self.health.sent(said.spoken.text, "drill" if said.drill else "emergency")
         else:
             self.health.sent(f"{said.ticket} -> window {said.window}")
         if self.on_playing is not None:
@@ -385,6 +491,15 @@ class TtsAnnouncer(Announcer):
             if not parts:
                 raise ValueError("no voice for any of the hall's languages")
             repeat = 1
+        elif isinstance(announcement, EmergencySpeech):
+            # The manager's own words: synthesised even where calls are recorded clips.
+            spoken = announcement.spoken
+            voices = self.speaker.voices
+            voice = voices.get(spoken.language) or voices.get(settings.languages[0])
+            if voice is None:
+                raise ValueError(f"no voice for {spoken.language!r}")
+            parts = (SpeechPart(spoken.language, spoken.text, voice, self.speaker.rate),)
+            repeat = 1
         elif settings.clips_dir is not None:
             clips = settings.clips_dir
             parts = tuple(
@@ -407,7 +522,7 @@ class TtsAnnouncer(Announcer):
         chime: Path | Literal["tone"] | None = None
         if settings.chime:
             chime = self.speaker.chime if self.speaker.chime is not None else "tone"
-        return SpeechPlan(parts, repeat, chime, self.volume_now() / 100)
+        return SpeechPlan(parts, repeat, chime, self.volume_now(announcement) / 100)
 
     def _target(self, announcement: Said) -> Path:
         if self.output_dir is None or not isinstance(self.player, FileOutput):
@@ -694,12 +809,24 @@ class VoiceModuleAnnouncer(Announcer):
         """What the module is sent for one announcement, frame by frame."""
         settings = self.settings
         steps = self.module.volume_steps
-        mark = voice_module.volume_tag(self.volume_now(), steps) if steps else ""
+        mark = voice_module.volume_tag(self.volume_now(announcement), steps) if steps else ""
         if isinstance(announcement, SpeakerTest):
             return [mark + spoken.text for spoken in announcement.texts]
-        spoken = [mark + part.text for part in wording.texts(announcement, settings)]
         chime = [mark + self.module.chime_text] if settings.chime and self.module.chime_text else []
+        if isinstance(announcement, EmergencySpeech):
+            # A long message goes in several texts, each as long as the module reads.
+            pieces = emergency.split(announcement.spoken.text, lambda text: self._fits(mark + text))
+            return chime + [mark + piece for piece in pieces]
+        spoken = [mark + part.text for part in wording.texts(announcement, settings)]
         return chime + spoken * settings.repeat
+
+    def _fits(self, text: str) -> bool:
+        """Whether the module takes `text` in one frame."""
+        try:
+            voice_module.encode_text(self.codec, text)
+        except VoiceTextError:
+            return False
+        return True
 
     async def speak(self, item: Waiting) -> None:
         """Send each text once the module is idle; DeviceLost while the module is lost."""
@@ -733,7 +860,8 @@ class VoiceModuleAnnouncer(Announcer):
 
 
 class ScreenVoice:
-    """The call in the edge box's Mandarin voice, for hall displays that speak in the browser.
+    """Calls and the emergency's message in the edge box's Mandarin voice, for hall displays
+    that speak in the browser.
 
     It fills the services' CallVoice port: the Chinese template of [announcer], rendered by
     espeak-ng in its own audio thread (started at the first call) and cached on disk with the
@@ -764,6 +892,18 @@ class ScreenVoice:
             return await self._thread.call(lambda: self.cache.get(part)[0].read_bytes(), 20.0)
         except (TransportError, OSError) as exc:
             log.warning("screen_voice_failed", ticket=number, window=window, error=str(exc))
+            return None
+
+    async def emergency_wav(self, message: str, drill: bool) -> bytes | None:
+        """The emergency's message as the speakers say it ("紧急通知：..."), as WAV bytes; None
+        when espeak-ng cannot render it here."""
+        self._thread.start()
+        spoken = emergency.spoken(message, drill, self.settings.languages)
+        part = SpeechPart(spoken.language, spoken.text, self.voice, self.rate)
+        try:
+            return await self._thread.call(lambda: self.cache.get(part)[0].read_bytes(), 20.0)
+        except (TransportError, OSError) as exc:
+            log.warning("screen_voice_failed", emergency=True, drill=drill, error=str(exc))
             return None
 
     async def close(self) -> None:

@@ -12,7 +12,12 @@ import structlog
 
 from hall_controller.devices.errors import DeviceError
 from hall_controller.devices.health import DeviceHealth, DeviceState
-from hall_controller.devices.model import DeviceInput, InputResult, WindowShowing
+from hall_controller.devices.model import (
+    DeviceInput,
+    EmergencyNotice,
+    InputResult,
+    WindowShowing,
+)
 from hall_controller.devices.supervisor import Supervisor
 from hall_controller.profiles import DeviceConfig
 
@@ -102,6 +107,13 @@ class Device:
     def feedback(self, result: InputResult) -> None:
         """Tell the pad what became of its key (text, lamp, beep); only pads override this."""
 
+    def set_emergency(self, notice: EmergencyNotice | None) -> None:
+        """The hall's emergency was declared (`notice`) or ended (None): window displays show
+        its message instead of the window's state and announcers repeat it; others ignore it."""
+
+    def turn_page(self) -> None:
+        """Show the next page of the emergency's message (displays narrower than it)."""
+
     def submit(self, item: DeviceInput) -> None:
         """Hand a key or rating to the hub."""
         self.context.submit(item, self)
@@ -120,11 +132,12 @@ class Device:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """Run a named task owned by this device, cancelled by stop()."""
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run a named task owned by this device, cancelled by stop() (or earlier by its owner)."""
         task: asyncio.Task[None] = asyncio.create_task(coro, name=f"{name}:{self.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
 
 class SupervisedDevice(Device):

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import structlog
 
 from hall_controller.core.events import Event, TicketCalled, TicketRecalled
-from hall_controller.core.hall import Hall
+from hall_controller.core.hall import Emergency, Hall
 from hall_controller.devices.announcer import Announcer, TtsAnnouncer, VoiceModuleAnnouncer
 from hall_controller.devices.base import (
     TEST_SHOW_S,
@@ -35,6 +35,7 @@ from hall_controller.devices.model import (
     CardPresented,
     CodeScanned,
     DeviceInput,
+    EmergencyNotice,
     InputResult,
     KeyPressed,
     KioskInput,
@@ -75,6 +76,8 @@ REMOTE_BINDINGS_FILE = "remote-bindings.json"
 # Rendered announcements (a cache) and, where the speaker writes files, what was said.
 VOICE_CACHE_DIR = "voice-cache"
 ANNOUNCEMENTS_DIR = "announcements"
+# During an emergency, boards narrower than its message turn to their next page this often.
+PAGE_EVERY_S = 3.0
 
 
 class HallPort(Protocol):
@@ -223,8 +226,14 @@ class DeviceHub:
         clock: Callable[[], float] = time.time,
         open_link: Callable[[SerialParams], ByteLink] = SerialLink,
         backoff: Callable[[], Backoff] = Backoff,
+        page_every_s: float = PAGE_EVERY_S,
     ) -> None:
         self.port = port
+        # The emergency the devices were told of, and the task turning the boards' pages.
+        self.emergency: Emergency | None = None
+        self.page_every_s = page_every_s
+        self._pages: asyncio.Task[None] | None = None
+        self._old_pages: set[asyncio.Task[None]] = set()  # cancelled, awaited by close()
         self._bindings_file = data_dir / REMOTE_BINDINGS_FILE
         self._open_link = open_link
         self._backoff = backoff
@@ -350,10 +359,18 @@ class DeviceHub:
             self._publish_meta(device)
             await device.start()
             self._state_changed(device)
+        # An emergency declared before a restart goes on: the boards and speakers resume it.
+        self._follow_emergency(self.port.hall().emergency)
         log.info("devices_started", devices=len(self.devices), buses=len(self.buses))
 
     async def close(self) -> None:
         """Stop every device, bus and pending input."""
+        pages = [*self._old_pages, *([self._pages] if self._pages is not None else [])]
+        self._pages, self._old_pages = None, set()
+        for task in pages:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for supervisor in self.supervisors.values():
             await supervisor.stop()
         for device in self.devices.values():
@@ -381,12 +398,60 @@ class DeviceHub:
                     # One adapter's bug must not keep the window's other devices stale.
                     device.health.error(f"render failed: {type(exc).__name__}: {exc}")
                     log.exception("device_render_failed", device=device.id)
+        # After the windows' showings (kept for after an emergency), before the calls (which
+        # an emergency holds back).
+        self._follow_emergency(hall.emergency)
         if self.mqtt is not None:
             # Out now, not after the rest of this commit's watchers and whatever else is due in
             # this loop iteration: the applicant is looking at the board.
             self.mqtt.flush()
         if self.announcers:
             self._announce(hall, events)
+
+    def _follow_emergency(self, emergency: Emergency | None) -> None:
+        """Tell every device of an emergency declared or ended (displays, announcers)."""
+        if emergency == self.emergency:
+            return
+        self.emergency = emergency
+        notice = EmergencyNotice(emergency.message, emergency.drill) if emergency else None
+        log.warning(
+            "emergency_on_devices" if notice else "emergency_over_on_devices",
+            drill=notice.drill if notice else None,
+            devices=len(self.devices),
+        )
+        for device in self.devices.values():
+            try:
+                device.set_emergency(notice)
+            except Exception as exc:
+                # One adapter's bug must not keep the message off the other boards and speakers.
+                device.health.error(f"emergency failed: {type(exc).__name__}: {exc}")
+                log.exception("device_emergency_failed", device=device.id)
+        pages, self._pages = self._pages, None
+        if pages is not None:
+            pages.cancel()  # ends at once: it only sleeps and turns pages
+            self._old_pages.add(pages)
+            pages.add_done_callback(self._old_pages.discard)
+        if notice is not None:
+            self._pages = asyncio.create_task(self._turn_pages(), name="emergency-pages")
+        if self.mqtt is not None:
+            self.mqtt.flush()
+
+    async def _turn_pages(self) -> None:
+        """Every page_every_s: each board's next page. The emergency also ends here when the
+        business day rolls over without a hall event (a new day starts without one)."""
+        while True:
+            await asyncio.sleep(self.page_every_s)
+            if self.port.hall().emergency != self.emergency:
+                self._follow_emergency(self.port.hall().emergency)
+                return
+            for device in self.devices.values():
+                try:
+                    device.turn_page()
+                except Exception as exc:
+                    device.health.error(f"page failed: {type(exc).__name__}: {exc}")
+                    log.exception("device_page_failed", device=device.id)
+            if self.mqtt is not None:
+                self.mqtt.flush()
 
     def _announce(self, hall: Hall, events: Sequence[Event]) -> None:
         """Each call and recall to the announcers of its window's zone (or of every zone)."""
@@ -561,12 +626,12 @@ class DeviceHub:
         # per key was a seventh of the loop's time at 200 keys a second.
         log.debug("device_input", device=device.id, input=type(item).__name__, window=item.window)
         if isinstance(item, KeyPressed):
-            if item.action == "rate":
-                result = self._ask_rating(item.window)
-            else:
-                result = await self.port.pad_action(
-                    item.window, item.action, actor, transfer_to=device.config.transfer_to
-                )
+            # "rate" too: the hall records the request (audited, and it is what a hall that
+            # wants each rating asked for before the next call counts); the rating pad asks
+            # when that event comes back.
+            result = await self.port.pad_action(
+                item.window, item.action, actor, transfer_to=device.config.transfer_to
+            )
             device.feedback(result)
         elif isinstance(item, RatingGiven):
             showing = self.tracker.showing.get(item.window)
@@ -578,14 +643,6 @@ class DeviceHub:
         """A card or code at a kiosk: handed to the kiosk's screen through the hall port."""
         log.info("kiosk_input", device=item.device_id, kiosk=item.kiosk, input=type(item).__name__)
         self.port.kiosk_input(item)
-
-    def _ask_rating(self, window: str) -> InputResult:
-        showing = self.tracker.ask_rating(self.port.hall(), window)
-        if showing is None:
-            return InputResult(False, "无可评价")
-        for device in self.by_window.get(window, ()):
-            device.render(showing)
-        return InputResult(True, "请评价", serving=showing.ticket is not None)
 
 
 def _render_order(device: Device) -> int:

@@ -14,6 +14,7 @@ __all__ = [
     "CodeScanned",
     "ContactCard",
     "DeviceInput",
+    "EmergencyNotice",
     "InputResult",
     "KeyPressed",
     "KioskInput",
@@ -98,6 +99,14 @@ class Announcement:
     window_name_zh: str
     window_name_en: str
     recall: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyNotice:
+    """The hall's declared emergency (or drill): displays show its message, speakers repeat it."""
+
+    message: str
+    drill: bool
 
 
 @dataclass(frozen=True, slots=True)

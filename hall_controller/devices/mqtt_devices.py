@@ -11,9 +11,15 @@ import structlog
 
 from hall_controller.devices.base import Device, DeviceContext, TestFired
 from hall_controller.devices.health import DeviceState
-from hall_controller.devices.model import InputResult, KeyPressed, RatingGiven, WindowShowing
+from hall_controller.devices.model import (
+    EmergencyNotice,
+    InputResult,
+    KeyPressed,
+    RatingGiven,
+    WindowShowing,
+)
 from hall_controller.profiles import DeviceConfig, MqttDeviceSettings
-from hall_controller.protocols import mqtt_tree
+from hall_controller.protocols import emergency, mqtt_tree
 from hall_controller.protocols.mqtt_tree import Topics
 from hall_controller.transports.base import LinkState
 from hall_controller.transports.mqtt import Message, MqttLink
@@ -140,7 +146,47 @@ class MqttDevice(Device):
 
 
 class MqttWindowDisplay(MqttDevice):
-    """A window display on MQTT: `cmd/show` with the ticket (blink on call), `cmd/clear`."""
+    """A window display on MQTT: `cmd/show` with the ticket (blink on call), `cmd/clear`.
+
+    During an emergency it is shown the message in pages of its text width (`cmd/show` without a
+    ticket, turned by the hub; the retained snapshot holds the current page), and the window's
+    state again when the emergency ends.
+    """
+
+    def __init__(
+        self, config: DeviceConfig, context: DeviceContext, link: MqttLink, topics: Topics
+    ) -> None:
+        super().__init__(config, context, link, topics)
+        self.pages: tuple[str, ...] = ()  # the emergency's message, page by page
+        self._page = 0
+
+    def set_emergency(self, notice: EmergencyNotice | None) -> None:
+        """Show the emergency's message from its first page, or the window's state again."""
+        if notice is None and not self.pages:
+            return
+        if notice is None:
+            self.pages = ()
+        else:
+            width = self.settings.text_width
+            text = emergency.board_text(notice.message, notice.drill)
+            self.pages = emergency.split(text, lambda page: len(page) <= width)
+        self._page = 0
+        self.send_snapshot(force=False)
+        if self.ready:
+            self.restore()
+
+    def turn_page(self) -> None:
+        """The emergency's next page (the first after the last)."""
+        if len(self.pages) > 1:
+            self._page = (self._page + 1) % len(self.pages)
+            if self.ready:
+                self.restore()
+
+    def _show_payload(self, showing: WindowShowing, *, blink: bool) -> dict[str, object] | None:
+        if self.pages:
+            text = self.pages[self._page]
+            return {"ticket": "", "window": showing.window, "text": text, "blink": False}
+        return super()._show_payload(showing, blink=blink)
 
     def draw(self, showing: WindowShowing) -> None:
         """Show or clear."""
@@ -159,8 +205,12 @@ class MqttWindowDisplay(MqttDevice):
         return TestFired("flash", f'shows "{shown}" for {seconds:g} s, then what it showed before')
 
     def restore(self) -> None:
-        """What the window shows now, or a blank display for a display of no window."""
-        if self.showing is None:
+        """What the window shows now (or the emergency's page), else a blank display."""
+        if self.pages:
+            window = self.config.window or "-"
+            text = self.pages[self._page]
+            self.command("show", {"ticket": "", "window": window, "text": text, "blink": False})
+        elif self.showing is None:
             self.command("clear", {})
         else:
             super().restore()

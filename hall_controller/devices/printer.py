@@ -161,7 +161,7 @@ def render_ticket(ticket: TicketPrint, settings: EscposSettings) -> bytes:
         lines(f"前面等候：{ticket.people_ahead} 人")
     if ticket.wait_minutes is not None:
         lines(f"预计等候：约 {ticket.wait_minutes} 分钟")
-    lines(f"取号时间：{ticket.issued_at}")
+    lines(f"{ticket.time_label}：{ticket.issued_at}")
     if ticket.qr_url:
         printer.set(align="center")
         printer.qr(
@@ -170,7 +170,7 @@ def render_ticket(ticket: TicketPrint, settings: EscposSettings) -> bytes:
             size=settings.qr_module_size,
             native=True,
         )
-        lines("扫码查看排队进度")
+        lines(ticket.qr_caption)
     if ticket.footer:
         style("center", 1, bold=False)
         lines(ticket.footer)

@@ -17,13 +17,19 @@ from pymodbus.pdu.register_message import (
 from hall_controller.devices.base import Device, DeviceContext, TestFired
 from hall_controller.devices.bus import SerialBus
 from hall_controller.devices.health import DeviceState
-from hall_controller.devices.model import InputResult, KeyPressed, RatingGiven, WindowShowing
+from hall_controller.devices.model import (
+    EmergencyNotice,
+    InputResult,
+    KeyPressed,
+    RatingGiven,
+    WindowShowing,
+)
 from hall_controller.profiles import (
     DeviceConfig,
     ModbusDisplaySettings,
     Rf433Settings,
 )
-from hall_controller.protocols import callpad, led_board, numeric_display, rating_pad
+from hall_controller.protocols import callpad, emergency, led_board, numeric_display, rating_pad
 from hall_controller.protocols.callpad import CallPadCodec
 from hall_controller.protocols.framed import Frame, FrameDecoder, Framing
 from hall_controller.protocols.led_board import LedBoardCodec
@@ -185,7 +191,11 @@ def _frame_bytes(frame: Frame) -> bytes:
 
 
 class FramedLedDisplay(FramedDevice):
-    """An LED window board speaking a data-described framing (GB2312/GBK text, blink, clear)."""
+    """An LED window board speaking a data-described framing (GB2312/GBK text, blink, clear).
+
+    During an emergency it shows the message instead, in pages of its width, turned by the hub;
+    the window's state is kept meanwhile and shown again when the emergency ends.
+    """
 
     def __init__(self, config: DeviceConfig, context: DeviceContext, bus: SerialBus) -> None:
         codec = config.profile.codec
@@ -193,6 +203,40 @@ class FramedLedDisplay(FramedDevice):
         super().__init__(config, context, bus, codec.framing)
         self.codec = codec
         self._last: bytes | None = None
+        self.pages: tuple[str, ...] = ()  # the emergency's message, page by page
+        self._page = 0
+
+    def set_emergency(self, notice: EmergencyNotice | None) -> None:
+        """Show the emergency's message from its first page, or the window's state again."""
+        if notice is None and not self.pages:
+            return
+        if notice is None:
+            self.pages = ()
+        else:
+            text = emergency.board_text(notice.message, notice.drill)
+            self.pages = emergency.split(text, lambda page: led_board.fits(self.codec, page))
+        self._page = 0
+        self._last = None
+        self.send_snapshot()
+
+    def turn_page(self) -> None:
+        """The emergency's next page (the first after the last)."""
+        if len(self.pages) > 1:
+            self._page = (self._page + 1) % len(self.pages)
+            self._show_page()
+
+    def _show_page(self) -> None:
+        text = self.pages[self._page]
+        frame = led_board.show(self.codec, self.address, text)
+        self._last = frame
+        self.send(frame, f"emergency {self._page + 1}/{len(self.pages)}: {text}")
+
+    def send_snapshot(self) -> None:
+        """The emergency's page, or what the window shows (no blink)."""
+        if self.pages:
+            self._show_page()
+        else:
+            super().send_snapshot()
 
     def frames(self, frames: list[Frame]) -> None:
         """LED boards answer nothing we need: a frame from this address is a sign of life."""
@@ -202,6 +246,8 @@ class FramedLedDisplay(FramedDevice):
 
     def draw(self, showing: WindowShowing, *, snapshot: bool) -> None:
         """Show the ticket (blinking when just called), the pause text, or nothing."""
+        if self.pages:
+            return  # the emergency has the board; `showing` is kept for after it
         profile = self.config.profile
         if showing.ticket is not None:
             text = profile.show_text.format(ticket=showing.ticket, window=showing.window)
@@ -225,8 +271,8 @@ class FramedLedDisplay(FramedDevice):
         return TestFired("flash", f'shows "{text}" for {seconds:g} s, then what it showed before')
 
     def restore(self) -> None:
-        """What the window shows now, or a blank board for a board of no window."""
-        if self.showing is not None:
+        """What the window shows now (or the emergency's page), else a blank board."""
+        if self.showing is not None or self.pages:
             self.send_snapshot()
         else:
             self._last = None
@@ -243,6 +289,19 @@ class ModbusNumericDisplay(SerialDevice):
         self._framer = FramerRTU(DecodePDU(False))
         self._buffer = b""
         self._last: dict[int, int] | None = None
+        self.blank = False  # an emergency: digits cannot say it, and no number is called
+
+    def set_emergency(self, notice: EmergencyNotice | None) -> None:
+        """Blank during an emergency (its digits cannot show the message); then the window's
+        state again."""
+        if self.blank == (notice is not None):
+            return
+        self.blank = notice is not None
+        self._last = None
+        if self.showing is not None:
+            self.send_snapshot()
+        else:
+            self._write(numeric_display.cleared(self.map), "blank")
 
     def feed(self, data: bytes) -> None:
         """Answers to our writes and pings count as signs of life."""
@@ -263,7 +322,7 @@ class ModbusNumericDisplay(SerialDevice):
 
     def draw(self, showing: WindowShowing, *, snapshot: bool) -> None:
         """Write the ticket's digits, the window number and the blink flag."""
-        if showing.ticket is None:
+        if showing.ticket is None or self.blank:
             values = numeric_display.cleared(self.map)
         else:
             window = int(showing.window) if showing.window.isdigit() else None

@@ -103,24 +103,6 @@ class ShowingTracker:
                 changed.append(after)
         return changed
 
-    def ask_rating(self, hall: Hall, window: str) -> WindowShowing | None:
-        """A clerk asked for a rating: of the ticket in service, else the last one finished."""
-        before = self.showing.get(window)
-        if before is None:
-            return None
-        ticket = hall.current_ticket(window)
-        ticket_id = ticket.id if ticket is not None else before.rating_ticket
-        if ticket_id is None:
-            return None
-        rated = hall.tickets.get(ticket_id)
-        if rated is None or rated.rating is not None:
-            return None
-        after = replace(
-            before, rating="asking", rating_ticket=ticket_id, rating_number=rated.number
-        )
-        self._set(after)
-        return after if after != before else None
-
     def stop_asking(self, window: str) -> WindowShowing | None:
         """The rating pad goes idle (rated, or asked too long ago)."""
         before = self.showing.get(window)

@@ -100,6 +100,14 @@ def show(codec: LedBoardCodec, address: int, text: str, *, blink: bool = False) 
     return encode(codec.framing, Frame(address, command, payload))
 
 
+def fits(codec: LedBoardCodec, text: str) -> bool:
+    """Whether the board shows all of `text` (its width in characters, its payload in bytes)."""
+    return (
+        len(text) <= codec.width
+        and len(text.encode(codec.encoding, errors="replace")) <= codec.framing.max_payload
+    )
+
+
 def clear(codec: LedBoardCodec, address: int) -> bytes:
     """The frame that blanks the board (no payload)."""
     return encode(codec.framing, Frame(address, codec.clear_command, b""))

@@ -11,6 +11,10 @@ class StoreOpenError(StoreError):
     """The database could not be opened, created, locked or migrated."""
 
 
+class StoreLockedError(StoreOpenError):
+    """Another process (a running controller) holds the event log."""
+
+
 class StoreWriteError(StoreError):
     """A write was not committed; after a restart its events may or may not be on disk."""
 

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from .errors import (
     StoreCorruptError,
     StoreError,
     StoreFailedError,
+    StoreLockedError,
     StoreOpenError,
     StoreWriteError,
 )
@@ -56,6 +57,8 @@ CREATE TABLE IF NOT EXISTS events(
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_day_seq ON events(day, seq);
+-- A few kinds read across every day (poor ratings' follow-ups, at start): no full scan.
+CREATE INDEX IF NOT EXISTS events_type_seq ON events(type, seq);
 CREATE TABLE IF NOT EXISTS replies(
     key TEXT PRIMARY KEY,
     day TEXT NOT NULL,
@@ -91,6 +94,15 @@ _PRUNE_SNAPSHOTS: Final = (
     f" (SELECT seq FROM snapshots WHERE day = ? ORDER BY seq DESC LIMIT {SNAPSHOTS_KEPT_PER_DAY})"
 )
 _EVENT_COLUMNS: Final = "seq, day, at, type, actor, data"
+# A purged day's mark in meta: "purged:2026-11-28" -> {"through_seq": ...}.
+PURGED_MARK: Final = "purged:"
+# The next day after ?1 and before ?2 that holds anything: three index seeks, never a scan.
+_NEXT_DAY: Final = (
+    "SELECT MIN(d) FROM ("
+    "SELECT MIN(day) AS d FROM events WHERE day > ?1 AND day < ?2"
+    " UNION ALL SELECT MIN(day) FROM snapshots WHERE day > ?1 AND day < ?2"
+    " UNION ALL SELECT MIN(day) FROM replies WHERE day > ?1 AND day < ?2)"
+)
 
 _EventRow: TypeAlias = tuple[int, str, float, str, str, str]
 _ReplyRow: TypeAlias = tuple[str, str, str, int, str | None, int | None]
@@ -160,12 +172,47 @@ class LogStats:
     durable_seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class DayPurge:
+    """What a purge took from one day: events that lost fields, snapshots and replies deleted."""
+
+    day: str
+    events: int
+    snapshots: int
+    replies: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeOutcome:
+    """The days a purge went through, oldest first (none: nothing was due), and the event that
+    records it, if one was written."""
+
+    days: tuple[DayPurge, ...]
+    record: EventRecord | None
+
+
+# Builds the event that records a purge from what it did (called in the writer thread).
+PurgeRecord: TypeAlias = Callable[[Sequence[DayPurge]], NewEvent]
+
+
+@dataclass(slots=True)
+class _Purge:
+    before_day: str
+    fields: dict[str, tuple[str, ...]]
+    record: PurgeRecord | None
+    record_day: str
+    seq: int  # reserved for the record on the loop, where seqs are handed out
+    dry_run: bool
+    outcome: asyncio.Future[PurgeOutcome] | None = None
+
+
 @dataclass(slots=True)
 class _Item:
     future: asyncio.Future[None]
     events: list[_EventRow]
     reply: _ReplyRow | None
     snapshot: _SnapshotRow | None
+    purge: _Purge | None = None
 
 
 class EventLog:
@@ -241,6 +288,9 @@ class EventLog:
             if str(journal).lower() != "wal":
                 raise StoreOpenError(f"event log {db}: WAL mode unavailable (got {journal!r})")
             writer.execute(f"PRAGMA synchronous={mode}")
+            # Freed bytes (a pruned snapshot, a purged field) are overwritten with zeros, so no
+            # personal data lingers in free pages once purged. Costs a write of each freed page.
+            writer.execute("PRAGMA secure_delete=ON")
             writer.executescript(_SCHEMA)
             version = writer.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'"
@@ -434,14 +484,26 @@ class EventLog:
         return self._read(read)
 
     def events(
-        self, *, day: str | None = None, after_seq: int = 0, limit: int | None = None
+        self,
+        *,
+        day: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+        types: Collection[str] | None = None,
     ) -> list[EventRecord]:
-        """Events with seq > after_seq in seq order, optionally of one day; blocking, off-loop."""
+        """Events with seq > after_seq in seq order, optionally of one day and only of some
+        types (every day's, without `day`); blocking, off-loop."""
         sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ?"
         params: list[object] = [after_seq]
         if day is not None:
             sql += " AND day = ?"
             params.append(day)
+        if types is not None:
+            wanted = sorted(types)
+            if not wanted:
+                return []
+            sql += f" AND type IN ({', '.join('?' * len(wanted))})"
+            params.extend(wanted)
         sql += " ORDER BY seq"
         if limit is not None:
             if limit < 0:
@@ -476,6 +538,88 @@ class EventLog:
             raise StoreWriteError(
                 f"event log {self._path}: cannot set meta {key!r}: {exc}"
             ) from exc
+
+    # --- purging personal data ---------------------------------------------------------------
+
+    def purge(
+        self,
+        before_day: str,
+        fields: Mapping[str, Collection[str]],
+        *,
+        record: PurgeRecord | None = None,
+        record_day: str = "",
+    ) -> asyncio.Future[PurgeOutcome]:
+        """Queue a purge of every day before `before_day`; loop thread only, after start().
+
+        Each such day not purged yet loses `fields` (event type -> field names) from its
+        events' data, and all its snapshots and stored replies. It runs in the writer thread
+        after everything appended before it, in a transaction of its own together with the
+        `record` event (appended to `record_day`, if anything was purged), and is then
+        checkpointed out of the WAL. A failure fails the returned future only, never the log.
+        """
+        loop = self._running_loop()
+        self._refuse_if_closing()
+        self._raise_if_failed()
+        job = self._purge_job(before_day, fields, record, record_day, dry_run=False)
+        job.outcome = loop.create_future()
+        self._enqueue(_Item(loop.create_future(), [], None, None, job))
+        if record is not None:
+            self._next_seq = job.seq  # reserved: a purge that takes nothing leaves a gap
+        return job.outcome
+
+    def purge_now(
+        self,
+        before_day: str,
+        fields: Mapping[str, Collection[str]],
+        *,
+        record: PurgeRecord | None = None,
+        record_day: str = "",
+        dry_run: bool = False,
+    ) -> PurgeOutcome:
+        """The same purge, at once and blocking, only before start() (a stopped hall's log);
+        `dry_run` reports what it would take and changes nothing."""
+        if self._thread is not None:
+            raise RuntimeError("EventLog.purge_now() is only allowed before start()")
+        conn = self._writer
+        if conn is None:
+            raise StoreClosedError(f"event log {self._path} is closed")
+        job = self._purge_job(before_day, fields, record, record_day, dry_run=dry_run)
+        outcome = self._purge(conn, job)
+        if outcome.record is not None:
+            self._next_seq = self._durable_seq = outcome.record.seq
+        return outcome
+
+    def days_to_purge(self, before_day: str) -> list[str]:
+        """The days before `before_day` that a purge would go through; blocking, off-loop."""
+        day = _text("before_day", before_day)
+        return self._read(lambda conn: self._days_to_purge(conn, day))
+
+    def _purge_job(
+        self,
+        before_day: str,
+        fields: Mapping[str, Collection[str]],
+        record: PurgeRecord | None,
+        record_day: str,
+        *,
+        dry_run: bool,
+    ) -> _Purge:
+        checked: dict[str, tuple[str, ...]] = {}
+        for type_, names in fields.items():
+            if isinstance(names, str):
+                raise TypeError(f"the fields of {type_!r} must be a collection of names")
+            checked[_text("event type", type_)] = tuple(_text("field", name) for name in names)
+        if record is not None:
+            _text("record_day", record_day)
+            if not record_day:
+                raise ValueError("a purge's record needs the day to record it in")
+        return _Purge(
+            _text("before_day", before_day),
+            checked,
+            record,
+            record_day,
+            self._next_seq + 1,
+            dry_run,
+        )
 
     # --- loop thread -------------------------------------------------------------------------
 
@@ -533,6 +677,11 @@ class EventLog:
                 future.set_exception(exc)
                 # Marked retrieved: the failure is logged once by the writer, not per future.
                 future.exception()
+        for item in batch:
+            # A purge still queued when the log failed (`_fail` hands it over with the rest).
+            outcome = item.purge.outcome if item.purge is not None else None
+            if outcome is not None and not outcome.done():
+                outcome.set_exception(StoreWriteError(str(error or "purge not run")))
         self._acknowledged += len(batch)
         if error is None:
             self._batches += 1
@@ -542,12 +691,31 @@ class EventLog:
                 if item.events:
                     self._events += len(item.events)
                     self._durable_seq = item.events[-1][0]
+        self._wake_waiters(error is None)
+
+    def _purged(self, item: _Item, outcome: PurgeOutcome | None, error: Exception | None) -> None:
+        job = item.purge
+        assert job is not None
+        assert job.outcome is not None
+        if not job.outcome.done():  # else cancelled by its caller: the purge stands anyway
+            if outcome is not None:
+                job.outcome.set_result(outcome)
+            else:
+                job.outcome.set_exception(error or StoreWriteError("purge failed"))
+        if outcome is not None and outcome.record is not None:
+            self._events += 1
+            self._durable_seq = outcome.record.seq
+        self._acknowledged += 1
+        # A failed purge is its own failure: a flush waiting behind it still succeeds.
+        self._wake_waiters(True)
+
+    def _wake_waiters(self, ok: bool) -> None:
         waiting: list[tuple[int, asyncio.Future[bool]]] = []
         for target, waiter in self._waiters:
             if waiter.done():
                 continue
             if target <= self._acknowledged:
-                waiter.set_result(error is None)
+                waiter.set_result(ok)
             else:
                 waiting.append((target, waiter))
         self._waiters = waiting
@@ -577,8 +745,18 @@ class EventLog:
                     self._writer_waiting = True
                     self._cond.wait(_IDLE_POLL_S)
                     self._writer_waiting = False
-                count = min(len(self._queue), self._max_batch)
-                batch = [self._queue.popleft() for _ in range(count)]
+                # A purge is a transaction of its own: a batch of appends stops before one.
+                batch = [self._queue.popleft()]
+                while (
+                    batch[0].purge is None
+                    and self._queue
+                    and len(batch) < self._max_batch
+                    and self._queue[0].purge is None
+                ):
+                    batch.append(self._queue.popleft())
+            if batch[0].purge is not None:
+                self._run_purge(conn, loop, batch[0], batch[0].purge)
+                continue
             error: StoreWriteError | None = None
             try:
                 self._write(conn, batch)
@@ -590,6 +768,139 @@ class EventLog:
                 _log.warning(
                     "event_log.loop_closed", path=str(self._path), unacknowledged=len(batch)
                 )
+
+    def _run_purge(
+        self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, item: _Item, job: _Purge
+    ) -> None:
+        outcome: PurgeOutcome | None = None
+        error: Exception | None = None
+        try:
+            outcome = self._purge(conn, job)
+        except Exception as exc:
+            # Rolled back: nothing of it happened. The hall goes on; the caller tries again.
+            cls = StoreCorruptError if isinstance(exc, StoreCorruptError) else StoreWriteError
+            error = cls(f"event log {self._path}: purge before {job.before_day} failed: {exc}")
+            error.__cause__ = exc
+            _log.error("event_log.purge_failed", path=str(self._path), error=repr(exc))
+        try:
+            loop.call_soon_threadsafe(self._purged, item, outcome, error)
+        except RuntimeError:
+            _log.warning("event_log.loop_closed", path=str(self._path), unacknowledged=1)
+
+    def _purge(self, conn: sqlite3.Connection, job: _Purge) -> PurgeOutcome:
+        """Writer thread (or before start): the purge's one transaction, then a checkpoint."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            days = tuple(
+                self._purge_day(conn, day, job.fields)
+                for day in self._days_to_purge(conn, job.before_day)
+            )
+            record = None
+            if days and job.record is not None and not job.dry_run:
+                new = job.record(days)
+                row: _EventRow = (
+                    job.seq,
+                    job.record_day,
+                    _finite("at", new.at),
+                    _text("type", new.type),
+                    _text("actor", new.actor),
+                    _dumps(dict(new.data)),
+                )
+                conn.execute(_INSERT_EVENT, row)
+                record = self._record(row)
+            if job.dry_run:
+                conn.execute("ROLLBACK")
+                return PurgeOutcome(days, None)
+            if self._before_commit is not None:
+                self._before_commit(0)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        if days:
+            self._checkpoint_purged(conn)
+        return PurgeOutcome(days, record)
+
+    def _days_to_purge(self, conn: sqlite3.Connection, before_day: str) -> list[str]:
+        """Days before `before_day` with data and no clean purge mark, oldest first."""
+        days: list[str] = []
+        after = ""
+        while (day := conn.execute(_NEXT_DAY, (after, before_day)).fetchone()[0]) is not None:
+            if not self._purged_clean(conn, day):
+                days.append(day)
+            after = day
+        return days
+
+    def _purged_clean(self, conn: sqlite3.Connection, day: str) -> bool:
+        # A purged day keeps no snapshot and no reply, and no event after its mark: anything
+        # else came later (a clock stepped back, a snapshot landing late) and is purged again.
+        through = self._purge_mark(conn, day)
+        if through is None:
+            return False
+        for table in ("snapshots", "replies"):
+            if conn.execute(f"SELECT 1 FROM {table} WHERE day = ? LIMIT 1", (day,)).fetchone():
+                return False
+        last = conn.execute("SELECT MAX(seq) FROM events WHERE day = ?", (day,)).fetchone()[0]
+        return last is None or int(last) <= through
+
+    def _purge_mark(self, conn: sqlite3.Connection, day: str) -> int | None:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (PURGED_MARK + day,)).fetchone()
+        if row is None:
+            return None
+        through = self._decode_object(row[0], f"purge mark of {day}").get("through_seq")
+        return through if isinstance(through, int) else 0
+
+    def _purge_day(
+        self, conn: sqlite3.Connection, day: str, fields: Mapping[str, tuple[str, ...]]
+    ) -> DayPurge:
+        after = self._purge_mark(conn, day) or 0
+        types = sorted(t for t, names in fields.items() if names)
+        rows = []
+        if types:
+            # `+type`: the day's index, never the one by type (which spans every day).
+            rows = conn.execute(
+                "SELECT seq, type, data FROM events WHERE day = ? AND seq > ?"
+                f" AND +type IN ({', '.join('?' * len(types))})",
+                (day, after, *types),
+            ).fetchall()
+        changed: list[tuple[str, int]] = []
+        for seq, type_, text in rows:
+            data = self._decode_object(text, f"event {seq}")
+            cut = [name for name in fields[type_] if data.get(name) is not None]
+            if cut:
+                for name in cut:
+                    del data[name]
+                changed.append((_json(data), seq))
+        conn.executemany("UPDATE events SET data = ? WHERE seq = ?", changed)
+        snapshots = conn.execute("DELETE FROM snapshots WHERE day = ?", (day,)).rowcount
+        replies = conn.execute("DELETE FROM replies WHERE day = ?", (day,)).rowcount
+        last = conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE day = ?", (day,)
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (PURGED_MARK + day, _json({"through_seq": int(last)})),
+        )
+        return DayPurge(day, len(changed), snapshots, replies)
+
+    def _checkpoint_purged(self, conn: sqlite3.Connection) -> None:
+        # The WAL still holds the pages as they were before the purge: copy everything into
+        # the database and empty the WAL. Our own reader waits meanwhile (it would pin them).
+        try:
+            with self._read_lock:
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error as exc:
+            busy, reason = 1, repr(exc)
+        else:
+            reason = "another process is reading the log"
+        if busy:
+            # The purge is committed; the old pages leave the WAL at the next checkpoint
+            # (at the latest when the log is closed).
+            _log.warning(
+                "event_log.purge_checkpoint_incomplete", path=str(self._path), reason=reason
+            )
 
     def _write(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
         events = [row for item in batch for row in item.events]
@@ -697,7 +1008,7 @@ def _lock(db: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise StoreOpenError(f"event log {db} is already open elsewhere ({lock_path})") from None
+        raise StoreLockedError(f"event log {db} is already open elsewhere ({lock_path})") from None
     except BaseException:
         os.close(fd)
         raise

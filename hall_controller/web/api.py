@@ -30,7 +30,7 @@ from hall_controller.services import (
 from hall_controller.web.broadcast import ScreenBroadcast, sse_frame
 from hall_controller.web.metrics import render_metrics
 
-from . import access, appointments, calling, manager, technician
+from . import access, appointments, calling, capacity, followups, manager, reports, technician
 from .access import ACCESS_KEY, access_middleware, allow, principal_of, require_role
 from .context import KIOSKS_KEY, SERVICE_KEY, json_response, query_day, service_of
 from .openapi import openapi_document
@@ -195,8 +195,10 @@ async def get_hall(request: web.Request) -> web.Response:
 
 @allow("public")
 async def list_themes(request: web.Request) -> web.Response:
-    """Every theme with waiting counts and the wait a new ticket can expect."""
-    return json_response(service_of(request).themes_view())
+    """Every theme with waiting counts, the wait a new ticket can expect and its capacity."""
+    service = service_of(request)
+    await service.read_days_ahead()  # a full theme offers a slot of the days ahead
+    return json_response(service.themes_view())
 
 
 @allow("public")
@@ -610,7 +612,16 @@ def build_app(
     else:
         log.warning("screens_missing", ui_dir=str(ui_dir))
     # Before the generic /{action} routes below, which would otherwise take their paths.
-    for screen_routes in (access, appointments, calling, manager, technician):
+    for screen_routes in (
+        access,
+        appointments,
+        calling,
+        capacity,
+        followups,
+        manager,
+        reports,
+        technician,
+    ):
         screen_routes.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)

@@ -22,8 +22,23 @@ AUDIT_ONLY_EVENTS = frozenset({"SignedIn", "SignedOut", "SignInRefused"})
 # What a public screen (the hall display, anyone on the hall network) never gets: managers'
 # alerts and settings, and in every other event the actor and the free text people typed
 # (reasons and notes may say things about an applicant).
-STAFF_ONLY_EVENTS = frozenset({"HelpRequested", "AlertAcknowledged", "PolicyChanged"})
-PRIVATE_FIELDS = frozenset({"reason", "note", "previous", "changes", "account"})
+# Poor ratings' follow-ups, case numbers and rating overrides are the staff's business too.
+STAFF_ONLY_EVENTS = frozenset(
+    {
+        "HelpRequested",
+        "AlertAcknowledged",
+        "PolicyChanged",
+        "CaseNumberRecorded",
+        "RatingWaived",
+        "FollowUpOpened",
+        "FollowUpCalledBack",
+        "FollowUpRectified",
+        "FollowUpRerated",
+        # The retention purge's record: the audit trail's and the manager's, not a screen's.
+        "PersonalDataPurged",
+    }
+)
+PRIVATE_FIELDS = frozenset({"reason", "note", "previous", "changes", "account", "case_number"})
 
 
 def dumps(value: Any) -> bytes:

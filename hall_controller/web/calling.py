@@ -18,6 +18,7 @@ from .validation import (
     did_you_mean,
     idempotency_key,
     json_object,
+    optional_str,
     required_str,
 )
 
@@ -99,6 +100,15 @@ async def call_audio(request: web.Request) -> web.Response:
     )
 
 
+@allow("public")
+async def emergency_audio(request: web.Request) -> web.Response:
+    """The declared emergency's message spoken by the edge box, as a WAV (404: none)."""
+    _only_parameters(request, ())
+    audio = await service_of(request).emergency_audio()
+    # The message may change with the next emergency: a display asks again each time.
+    return web.Response(body=audio, content_type="audio/wav", headers={"Cache-Control": "no-store"})
+
+
 # ----------------------------------------------------------------- a window's panel
 
 
@@ -133,6 +143,24 @@ async def request_rating(request: web.Request) -> web.Response:
     return _reply(reply)
 
 
+@allow("staff", "manager")
+async def continue_visit(request: web.Request) -> web.Response:
+    """Send the window's applicant on to the visit's next stage: {"theme", "window"?,
+    "reason"?}; the same ticket waits there keeping its arrival time and priority."""
+    key = idempotency_key(request)
+    actor = actor_of(request)
+    body = await json_object(request, ("theme", "window", "reason"))
+    reply = await service_of(request).continue_visit(
+        request.match_info["window"],
+        to_theme=required_str(body, "theme", max_len=64),
+        to_window=optional_str(body, "window", max_len=32),
+        reason=optional_str(body, "reason") or "",
+        actor=actor,
+        key=key,
+    )
+    return _reply(reply)
+
+
 def add_routes(app: web.Application) -> None:
     """Add this screen's routes to the application."""
     app.router.add_get("/api/v1/emergency", get_emergency)
@@ -140,9 +168,11 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/api/v1/emergency", end_emergency)
     app.router.add_get("/api/v1/display", get_display)
     app.router.add_get("/api/v1/voice/call.wav", call_audio)
+    app.router.add_get("/api/v1/voice/emergency.wav", emergency_audio)
     app.router.add_get("/api/v1/windows/{window}/next", next_tickets)
     app.router.add_get("/api/v1/windows/{window}/rating-request", get_rating_request)
     app.router.add_post("/api/v1/windows/{window}/rating-request", request_rating)
+    app.router.add_post("/api/v1/windows/{window}/continue", continue_visit)
 
 
 # ----------------------------------------------------------------- the OpenAPI description
@@ -172,6 +202,17 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "by": {"type": ["string", "null"], "description": "who declared it"},
         }
     ),
+    "ContinueRequest": _obj(
+        {
+            "theme": {"type": "string", "description": "the next stage's theme, e.g. pickup"},
+            "window": {
+                "type": ["string", "null"],
+                "description": "one window of that theme to wait for (default: any)",
+            },
+            "reason": {"type": "string", "maxLength": 200},
+        },
+        required=["theme"],
+    ),
     "EmergencyRequest": _obj(
         {
             "message": {
@@ -192,6 +233,10 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                 "type": "boolean",
                 "description": "the controller renders the calls (GET /api/v1/voice/call.wav); "
                 "false: the display's browser speaks them itself",
+            },
+            "emergency_repeat_s": {
+                "type": "number",
+                "description": "a speaking display says an emergency's message again this often",
             },
         }
     ),
@@ -273,6 +318,19 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/voice/emergency.wav": {
+        "get": {
+            "summary": "The declared emergency's message spoken by the edge box (紧急通知：... or "
+            "演练：...), as a WAV; 404 when none is declared or the controller renders no audio",
+            "responses": {
+                "200": {
+                    "description": "The spoken message",
+                    "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **_errors(404, 422, 503),
+            },
+        }
+    },
     "/api/v1/windows/{window}/next": {
         "get": {
             "summary": "The next tickets this window would get if it called one after the "
@@ -291,6 +349,16 @@ OPENAPI_PATHS: dict[str, Any] = {
                 **_errors(404, 422),
             },
         }
+    },
+    "/api/v1/windows/{window}/continue": {
+        "post": _write(
+            "End the window's service and send the applicant on to the visit's next stage "
+            "(intake -> pick-up, reception -> window): the same ticket waits in the theme (for "
+            "one window if given) with its arrival time and priority kept",
+            "ContinueRequest",
+            {"200": _json(_ref("WindowResult"), "The window, free again, and the ticket")},
+            [_WINDOW],
+        ),
     },
     "/api/v1/windows/{window}/rating-request": {
         "get": {

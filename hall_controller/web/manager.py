@@ -140,7 +140,7 @@ async def get_figures(request: web.Request) -> web.Response:
 
 @allow("manager")
 async def get_alerts(request: web.Request) -> web.Response:
-    """Help pages, waits near or over target, devices lost or alerting: newest concerns first."""
+    """Help pages, waits near or over target, devices lost or alerting, overdue follow-ups."""
     return json_response(request.app[WATCH_KEY].alerts())
 
 
@@ -273,6 +273,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             },
             "near_target": {"type": "integer"},
             "over_target": {"type": "integer"},
+            "capacity": _ref("ThemeCapacity"),
         }
     ),
     "Overview": _obj(
@@ -349,10 +350,13 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "Alert": _obj(
         {
             "id": _STR,
-            "kind": {"type": "string", "enum": ["help", "wait", "device"]},
+            "kind": {"type": "string", "enum": ["help", "wait", "device", "followup"]},
             "level": {"type": "string", "enum": ["critical", "warning"]},
             "since": _TIME,
-            "subject": {"type": "string", "description": "the kiosk, theme or device"},
+            "subject": {
+                "type": "string",
+                "description": "the kiosk, theme, device or follow-up",
+            },
             "text_zh": _STR,
             "text_en": _STR,
             "acknowledged": {
@@ -426,7 +430,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/api/v1/alerts": {
         "get": {
-            "summary": "Help pages, waits near or past target, devices lost or alerting",
+            "summary": "Help pages, waits near or past target, devices lost or alerting, "
+            "poor ratings' follow-ups past a deadline",
             "responses": {
                 "200": _json({"type": "array", "items": _ref("Alert")}, "Alerts, first first")
             },

@@ -59,6 +59,7 @@ SCHEMAS: dict[str, Any] = {
                     "max_wait",
                     "appointment",
                     "priority_limit",
+                    "personalised",
                     "priority",
                     "preference",
                     "longest_wait",
@@ -103,6 +104,10 @@ SCHEMAS: dict[str, Any] = {
             "ahead": _NINT,
             "estimated_wait_s": _NINT,
             "age_band": _NSTR,
+            "stage": {
+                "type": "integer",
+                "description": "the visit's stage: 2 once sent on from intake to pick-up, ...",
+            },
             "call": {"oneOf": [{"type": "null"}, _ref("CallReason")]},
         }
     ),
@@ -119,6 +124,15 @@ SCHEMAS: dict[str, Any] = {
             },
             "pause_reason": _NSTR,
             "clerk": _NSTR,
+            "personalised": {
+                "type": "boolean",
+                "description": "the personalised-service post (个性化服务岗)",
+            },
+            "standing_in": {
+                "type": "array",
+                "items": _STR,
+                "description": "themes it serves for now because their own windows are away",
+            },
             "ticket": {"oneOf": [{"type": "null"}, _ref("WindowTicket")]},
             "priority_streak": {"type": "integer"},
             "served": {"type": "integer"},
@@ -138,6 +152,12 @@ SCHEMAS: dict[str, Any] = {
             "max_wait_s": {"type": "integer"},
             "expected_service_s": {"type": "integer"},
             "estimated_wait_s": _NINT,
+            "stood_in_by": {
+                "type": "array",
+                "items": _STR,
+                "description": "windows of similar themes serving it while its own are away",
+            },
+            "capacity": _ref("ThemeCapacity"),
         }
     ),
     "CallResult": _obj(
@@ -154,6 +174,11 @@ SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": _STR,
                 "description": "the day's latest no-shows (过号), newest first",
+            },
+            "stood_in": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": _STR},
+                "description": "theme -> the windows serving it while its own are away (同岗替代)",
             },
             "emergency": {"oneOf": [{"type": "null"}, _ref("EmergencyState")]},
         }
@@ -747,12 +772,24 @@ def openapi_document() -> dict[str, Any]:
         }
     # The screens' own routes describe themselves beside their handlers. Imported here, not at
     # the top: those modules use this module's helpers.
-    from . import access, appointments, calling, manager, technician
+    from . import access, appointments, calling, capacity, followups, manager, reports, technician
 
     schemas = dict(SCHEMAS)
-    for screen_routes in (access, appointments, calling, manager, technician):
+    for screen_routes in (
+        access,
+        appointments,
+        calling,
+        capacity,
+        followups,
+        manager,
+        reports,
+        technician,
+    ):
         paths.update(screen_routes.OPENAPI_PATHS)
         schemas.update(screen_routes.OPENAPI_SCHEMAS)
+    # A full theme's refusal carries its offer (ThemeFullError, described in capacity.py).
+    for issuing in ("/api/v1/tickets", "/api/v1/kiosks/{kiosk}/tickets"):
+        paths[issuing]["post"]["responses"]["409"] = capacity.FULL_RESPONSE
     # Any route may meet a missing, ended or unknown sign-in, or a role that may not use it.
     for operations in paths.values():
         for operation in operations.values():

@@ -2,7 +2,8 @@
 // the latest missed numbers, the hall's notice line, and an emergency over everything.
 // The controller owns the truth: each (re)connection re-reads the hall and the stream starts
 // with a full `state`; call events only add what a state cannot say (which call is new).
-// Optionally it speaks each call (a hall without speakers on the edge box).
+// Optionally it speaks each call (a hall without speakers on the edge box), and then during an
+// emergency its message instead, again every [announcer] emergency_repeat, as the speakers do.
 
 import { HALL_EVENTS, LiveStream, fetchJson, h, showLink } from "./live.js";
 
@@ -33,6 +34,7 @@ const hall = {
   themes: [], // [{id, name_zh, name_en, prefix}]
   windows: new Map(), // id -> {id, name_zh, name_en, status, ticket, called: [numbers, newest first]}
   waiting: {},
+  stoodIn: {}, // theme -> the windows serving it while its own windows are away (同岗替代)
   calls: [], // newest first: {number, window, again}
   missed: [], // the latest no-shows, newest first
   emergency: null, // {message, drill, since (ms)} while one is declared
@@ -90,6 +92,7 @@ function applyState(state) {
     hall.clockOffsetMs = serverNow - Date.now();
   }
   hall.waiting = { ...state.waiting };
+  hall.stoodIn = { ...(state.stood_in ?? {}) };
   const missed = [];
   for (const [id, view] of Object.entries(state.windows)) {
     const w = hall.windows.get(id);
@@ -185,6 +188,7 @@ function buildThemes() {
           h("span", { class: "prefix", "aria-hidden": "true" }, t.prefix),
           t.name_zh,
           h("span", { class: "en", lang: "en" }, t.name_en),
+          h("span", { class: "stood-in", hidden: "" }),
         ),
         h("td", { class: "count figure" }, "0"),
       ),
@@ -247,6 +251,9 @@ function setEmergency(emergency) {
     before.drill === emergency.drill;
   if (!same) {
     renderEmergency();
+    if (before !== emergency) {
+      followEmergencyVoice(); // not for "still none": calls waiting for a tap stay queued
+    }
   }
 }
 
@@ -300,6 +307,9 @@ function applySettings(settings) {
     voice.enabled = settings.voice === true;
   }
   voice.audio = settings.voice_audio === true;
+  if (settings.emergency_repeat_s > 0) {
+    voice.emergencyRepeatMs = settings.emergency_repeat_s * 1000;
+  }
   document.body.dataset.voice = voice.enabled ? (voice.audio ? "audio" : "speech") : "off";
 }
 
@@ -321,10 +331,46 @@ function fitNotice() {
 const voice = {
   enabled: false, // the hall's [display] voice setting, or ?voice=1 / ?voice=0
   audio: false, // the controller renders each call in its own voice (a WAV)
-  queue: [], // calls still to be spoken: {number, window}
-  speaking: false,
+  queue: [], // calls still to be spoken: {number, window}, or {emergency: true, message, drill}
+  speaking: false, // queue[0] is being spoken
   blocked: false, // the browser refused to play until someone touches the screen
+  emergencyRepeatMs: 60000, // the hall's [announcer] emergency_repeat
+  emergencyTimer: null,
 };
+
+/** An emergency declared or ended: its message is spoken now and repeated, or no more. Calls
+ * waiting are dropped; one being spoken ends first, as does a message being spoken at the end. */
+function followEmergencyVoice() {
+  showSoundButton();
+  clearInterval(voice.emergencyTimer);
+  voice.emergencyTimer = null;
+  voice.queue = voice.queue.filter((item, index) => index === 0 && voice.speaking);
+  if (hall.emergency === null || !voice.enabled) {
+    return;
+  }
+  sayEmergency();
+  voice.emergencyTimer = setInterval(sayEmergency, voice.emergencyRepeatMs);
+}
+
+/** The tap-to-enable button, while the browser refuses sound: on the emergency's banner while
+ * one covers the screen (the rest of the page is out of reach then). */
+function showSoundButton() {
+  const during = hall.emergency !== null;
+  document.getElementById("sound-enable").hidden = !voice.blocked || during;
+  document.getElementById("emergency-sound").hidden = !voice.blocked || !during;
+}
+
+function sayEmergency() {
+  const emergency = hall.emergency;
+  const waiting = voice.queue.some((item, index) => item.emergency && !(index === 0 && voice.speaking));
+  if (emergency === null || waiting) {
+    return; // still waiting to be said (a refused autoplay, a long message): once is enough
+  }
+  voice.queue.push({ emergency: true, message: emergency.message, drill: emergency.drill });
+  if (!voice.speaking && !voice.blocked) {
+    sayNext();
+  }
+}
 
 function speak(number, windowId) {
   if (!voice.enabled || hall.emergency !== null) {
@@ -338,8 +384,12 @@ function speak(number, windowId) {
   }
 }
 
-/** The call as the browser's own voice reads it: each character on its own ("A 0 1 2"). */
+/** The call as the browser's own voice reads it: each character on its own ("A 0 1 2"); an
+ * emergency's message behind its mark, as the speakers say it. */
 function spokenText(call) {
+  if (call.emergency) {
+    return `${call.drill ? "演练" : "紧急通知"}：${call.message}`;
+  }
   const [zh] = windowNames(call.window);
   const digits = call.number.split("").join(" ");
   const where = /^\d+$/.test(call.window) ? `${call.window} 号窗口` : zh;
@@ -361,7 +411,7 @@ function sayNext() {
     // Kept at the head of the queue: spoken as soon as sound is allowed.
     voice.blocked = true;
     voice.speaking = false;
-    document.getElementById("sound-enable").hidden = false;
+    showSoundButton();
   };
   if (voice.audio && !call.speech) {
     playAudio(call, done, refused, () => {
@@ -378,8 +428,9 @@ function playAudio(call, done, refused, failed) {
   const query = new URLSearchParams({ ticket: call.number, window: call.window });
   audio.onended = done;
   audio.onerror = failed;
-  audio.src = `/api/v1/voice/call.wav?${query}`;
-  audio.dataset.call = `${call.number} ${call.window}`;
+  // The emergency's address renders only the message declared now: nobody can make it say more.
+  audio.src = call.emergency ? "/api/v1/voice/emergency.wav" : `/api/v1/voice/call.wav?${query}`;
+  audio.dataset.call = call.emergency ? "emergency" : `${call.number} ${call.window}`;
   // play() is called in the same turn as a tap on the sound button: the tap allows it.
   audio.play().catch((error) => {
     if (error.name === "NotAllowedError") {
@@ -408,8 +459,8 @@ function speakInBrowser(call, done, refused) {
 }
 
 function enableSound() {
-  document.getElementById("sound-enable").hidden = true;
   voice.blocked = false;
+  showSoundButton();
   sayNext();
 }
 
@@ -418,10 +469,23 @@ function renderWaiting() {
   for (const t of hall.themes) {
     const n = hall.waiting[t.id] ?? 0;
     total += n;
-    const cell = document.querySelector(`tr[data-theme="${CSS.escape(t.id)}"] .count`);
-    if (cell !== null) {
-      cell.textContent = String(n);
+    const row = document.querySelector(`tr[data-theme="${CSS.escape(t.id)}"]`);
+    if (row === null) {
+      continue;
     }
+    row.querySelector(".count").textContent = String(n);
+    // 同岗替代: say where the theme is served while its own windows are away.
+    const note = row.querySelector(".stood-in");
+    const standing = hall.stoodIn[t.id] ?? [];
+    note.hidden = standing.length === 0;
+    note.replaceChildren(
+      ...(standing.length === 0
+        ? []
+        : [
+            `暂由 ${standing.join("、")} 号窗口办理`,
+            h("span", { class: "en", lang: "en" }, `now at window ${standing.join(", ")}`),
+          ]),
+    );
   }
   document.getElementById("waiting-total").textContent = String(total);
 }
@@ -551,6 +615,7 @@ const stream = new LiveStream("/api/v1/events", handlers, {
 });
 
 document.getElementById("sound-enable").addEventListener("click", enableSound);
+document.getElementById("emergency-sound").addEventListener("click", enableSound);
 window.addEventListener("resize", fitNotice);
 tick();
 setInterval(tick, 1000);

@@ -56,11 +56,13 @@ const hall = {
   windows: new Map(), // id -> {zh, en}
   kiosks: new Map(), // id -> {zh, en}
   kiosk: null, // this kiosk's view: {id, name_zh, name_en, printer, other_printers}
+  day: null, // the business day, "YYYY-MM-DD"
   unknown: false, // the controller has no kiosk of this id
 };
 
 const RESTING = {
-  screen: "start", // start | asking | printing | ticket | problem | scan | appointment | help
+  // start | asking | printing | ticket | problem | scan | appointment | full | booked | help
+  screen: "start",
   theme: null, // the theme chosen, while elderly mode asks about priority
   lang: "zh",
   elderly: false,
@@ -71,6 +73,7 @@ const RESTING = {
   problem: null, // {zh, en, retry}
   scan: null, // a scanned ticket's view
   appointment: null, // a scanned booking: {code, view: {slot, theme_name_zh, state, ...}}
+  full: null, // a full theme's refusal: {theme, reason, message_zh, return_at, next_slot, ...}
   help: null, // asking | paged | desk
   printFailed: false,
 };
@@ -116,16 +119,53 @@ function hoursWords(theme) {
   return [hours.join("、"), hours.join(", ")];
 }
 
-/** Why a theme gives no ticket now, or null when it does. */
+/** Why a theme gives no ticket now, or null when it does (a full theme: see fullWords). */
 function unavailable(theme) {
-  if (theme.daily_cap !== null && theme.daily_cap !== undefined && theme.issued >= theme.daily_cap) {
-    return ["今日号已取完", "All of today's tickets are taken"];
-  }
   if (!theme.open_now) {
     const [zh, en] = hoursWords(theme);
     return [`现在不取号 · 取号时间 ${zh}`, `Not issuing now · hours ${en}`];
   }
   return null;
+}
+
+/** A full theme's button: why it is full and what it offers instead, or null when it is not. */
+function fullWords(theme) {
+  const capacity = theme.capacity;
+  if (!capacity?.full) {
+    return null;
+  }
+  let [zh, en] = ["今日已满", "Full today"];
+  if (capacity.reason === "quota" && capacity.return_at) {
+    [zh, en] = [`本时段已满 · ${capacity.return_at} 后可取号`, `Full for now · tickets from ${capacity.return_at}`];
+  }
+  if (capacity.next_slot) {
+    [zh, en] = [`${zh} · 可预约`, `${en} · appointments open`];
+  }
+  return [zh, en];
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+const SLOT_ISO = /^(\d{4}-(\d{2})-(\d{2}))T(\d{2}:\d{2})/;
+
+/** A slot's day from its ISO text: ["今天", "today"] or ["11月30日", "30 Nov"]. */
+function dayWords(iso) {
+  const match = SLOT_ISO.exec(iso ?? "");
+  if (!match) {
+    return ["", ""];
+  }
+  const [, day, month, date] = match;
+  if (day === hall.day) {
+    return ["今天", "today"];
+  }
+  return [`${Number(month)}月${Number(date)}日`, `${Number(date)} ${MONTHS[Number(month) - 1]}`];
+}
+
+/** A slot's day and time: ["今天 09:30", "today 09:30"] or ["11月30日 09:30", "30 Nov 09:30"]. */
+function slotWords(iso) {
+  const clock = SLOT_ISO.exec(iso ?? "")?.[4] ?? "";
+  const [zh, en] = dayWords(iso);
+  return [`${zh} ${clock}`, `${en} ${clock}`];
 }
 
 function priorityWords(groupId) {
@@ -192,6 +232,9 @@ function problemOf(status, error) {
       en: "The ID card reading has expired. Please place your card on the reader again.",
     };
   }
+  if (error?.code === "slot_full") {
+    return { zh: "该时段刚被约满，请返回重新选择", en: "That slot has just been booked up. Please go back and choose again." };
+  }
   if (error?.code === "theme_unavailable") {
     if (/issued all/.test(message)) {
       return { zh: "今日此业务的号已取完", en: "All of today's tickets for this service are taken." };
@@ -246,6 +289,7 @@ async function readKiosk() {
   hall.name_zh = info.name_zh;
   hall.name_en = info.name_en;
   hall.groups = info.priority_groups ?? [];
+  hall.day = info.state?.day ?? null;
   hall.themes = themes;
   themesReadAt = Date.now();
   hall.windows = new Map(windows.map((w) => [w.id, { zh: w.name_zh, en: w.name_en }]));
@@ -368,12 +412,28 @@ async function checkIn(body) {
   await send();
 }
 
+/** Book the slot a full theme offered: with the card read here, else with a booking code. */
+async function bookSlot() {
+  const slot = ui.full?.next_slot;
+  if (ui.busy || !slot) {
+    return;
+  }
+  ui.pending = {
+    key: newKey(),
+    body: { theme: slot.theme, slot: slot.at, card: ui.card?.token ?? null },
+    url: `${kioskPath}/appointments`,
+    then: "booked",
+  };
+  await send();
+}
+
 async function send() {
   if (ui.busy || ui.pending === null) {
     return; // a second tap on Try again: the same request is already on its way
   }
   const { key, body } = ui.pending;
   const url = ui.pending.url ?? `${kioskPath}/tickets`;
+  const then = ui.pending.then ?? "ticket";
   ui.busy = true;
   ui.printFailed = false;
   ui.screen = "printing";
@@ -386,7 +446,9 @@ async function send() {
   } finally {
     ui.busy = false;
   }
-  if (body.card !== null && ui.card?.token === body.card) {
+  // A full theme keeps the card reading: it may book the slot offered instead.
+  const full = reply?.status === 409 && reply.body?.error?.code === "theme_full";
+  if (body.card !== null && ui.card?.token === body.card && !full) {
     forgetCard(); // a card reading is good for one request (a new swipe during it is kept)
   }
   if (reply === null) {
@@ -401,7 +463,11 @@ async function send() {
     ui.pending = null;
     ui.declared = null;
     ui.theme = null;
-    ui.screen = "ticket";
+    ui.screen = then;
+  } else if (full) {
+    ui.full = reply.body.error.details;
+    ui.pending = null;
+    ui.screen = "full";
   } else {
     ui.problem = problemOf(reply.status, reply.body?.error);
     if (!ui.problem.retry) {
@@ -440,6 +506,7 @@ function toStart() {
     problem: null,
     scan: null,
     appointment: null,
+    full: null,
     help: null,
     printFailed: false,
   });
@@ -634,7 +701,8 @@ function toggleElderly() {
 }
 
 function themeButton(theme) {
-  const why = unavailable(theme);
+  // A full theme still takes a tap: it answers with its offer (and serves priority groups).
+  const why = unavailable(theme) ?? fullWords(theme);
   const [waitZh, waitEn] = waitWords(theme.estimated_wait_s);
   const facts = pair(
     `等候 ${theme.waiting} 人 · ${waitZh}`,
@@ -645,7 +713,8 @@ function themeButton(theme) {
       class: "theme",
       "data-theme": theme.id,
       "data-key": `theme-${theme.id}`,
-      "aria-disabled": why ? "true" : null,
+      "data-full": theme.capacity?.full ? theme.capacity.reason : null,
+      "aria-disabled": unavailable(theme) ? "true" : null,
     },
     [
       h("span", { class: "theme-name" }, pair(theme.name_zh, theme.name_en)),
@@ -1047,6 +1116,104 @@ function renderAppointment() {
   };
 }
 
+/** A full theme's answer: why, when to come back, and the next appointment slot to book. */
+function renderFull() {
+  const full = ui.full;
+  const theme = (hall.themes ?? []).find((t) => t.id === full.theme);
+  const later = full.reason === "quota" && full.return_at;
+  const title = later ? ["本时段已满", "Full for now"] : ["今日已满", "Full today"];
+  const slot = full.next_slot;
+  const [slotZh, slotEn] = slot ? slotWords(slot.at) : ["", ""];
+  const [nameZh, nameEn] = theme ? [theme.name_zh, theme.name_en] : ["", ""];
+  const say = [`${title[0]}。${full.message_zh}`, `${title[1]}. ${full.message_en}`];
+  return {
+    content: [
+      h(
+        "section",
+        { class: "ticket appointment full-offer", "data-reason": full.reason, "aria-labelledby": "title" },
+        heading(...title),
+        theme ? h("p", { class: "ticket-theme" }, pair(nameZh, nameEn)) : null,
+        h("p", { class: "full-why", id: "full-why" }, pair(full.message_zh, full.message_en)),
+        full.return_at
+          ? h(
+              "p",
+              { class: "now", id: "full-return" },
+              pair(`请于 ${full.return_at} 后再来取号`, `Come back for a ticket from ${full.return_at}`),
+            )
+          : null,
+        slot
+          ? h(
+              "p",
+              { class: "booking", id: "full-slot" },
+              pair(`可预约：${slotZh}`, `Next appointment: ${slotEn}`),
+            )
+          : h("p", { id: "full-slot" }, pair("暂无可预约时段，请到咨询台", "No appointment slot is free: please ask at the information desk")),
+        ui.card?.token && slot
+          ? h("p", { id: "full-card" }, pair("将用您的身份证预约，签到时刷身份证即可", "Booked with your ID card: swipe it to check in"))
+          : null,
+        h(
+          "div",
+          { class: "actions" },
+          slot
+            ? button({ class: "primary", "data-key": "book" }, pair("预约", "Book this slot"), bookSlot)
+            : null,
+          button({ class: slot ? "quiet" : "primary", "data-key": "back" }, pair("返回", "Back"), toStart),
+        ),
+      ),
+    ],
+    say: slot ? [`${say[0]} 可预约 ${slotZh}`, `${say[1]} Next appointment: ${slotEn}`] : say,
+  };
+}
+
+/** The booked slot: when and how to check in, the booking code, and whether its slip printed. */
+function renderBooked() {
+  const { appointment, check_in_from: from, printed } = ui.result;
+  const code = appointment.code;
+  const [slotZh, slotEn] = slotWords(appointment.slot_at);
+  const [dayZh, dayEn] = dayWords(appointment.slot_at);
+  const title = printed ? ["请取走预约凭条", "Please take your appointment slip"] : ["预约成功", "Booked"];
+  let note = null;
+  if (!printed) {
+    note = code
+      ? ["未能打印预约凭条，请记下预约码", "The slip could not be printed: please note your booking code"]
+      : ["未能打印预约凭条", "The slip could not be printed"];
+  }
+  const [howZh, howEn] = code ? ["扫预约码", "scan the code"] : ["刷身份证", "swipe your ID card"];
+  const when = dayEn === "today" ? "today" : `on ${dayEn}`;
+  const spoken = (code ?? "").split("").join(" ");
+  return {
+    content: [
+      h(
+        "section",
+        { class: "ticket appointment booked", "data-printed": String(printed), "aria-labelledby": "title" },
+        heading(...title),
+        note ? h("p", { class: "warn", id: "booked-note" }, pair(...note)) : null,
+        h(
+          "p",
+          { class: "booking", id: "booked-slot" },
+          pair(`${slotZh} ${appointment.theme_name_zh}`, `${slotEn} ${appointment.theme_name_en}`),
+        ),
+        code
+          ? [
+              h("p", { class: "label" }, pair("预约码", "Booking code")),
+              h("p", { class: "number", id: "booking-code" }, code),
+            ]
+          : null,
+        h(
+          "p",
+          { class: "now", id: "booked-check-in" },
+          pair(`请于${dayZh} ${from} 起到自助机${howZh}签到`, `Check in at a kiosk ${when} from ${from}: ${howEn}`),
+        ),
+        doneButton(),
+      ),
+    ],
+    say: [
+      `${title[0]}。预约 ${slotZh}${spoken ? "，预约码 " + spoken : ""}`,
+      `${title[1]}. Appointment ${slotEn}${spoken ? ", booking code " + spoken : ""}`,
+    ],
+  };
+}
+
 function renderHelp() {
   const words = {
     asking: [["正在呼叫工作人员…", "Calling staff…"], null],
@@ -1116,6 +1283,8 @@ const SCREENS = {
   problem: renderProblem,
   scan: renderScan,
   appointment: renderAppointment,
+  full: renderFull,
+  booked: renderBooked,
   help: renderHelp,
 };
 

@@ -25,6 +25,12 @@ export const HALL_EVENTS = [
   "RatingRequested",
   "EmergencyStarted",
   "EmergencyEnded",
+  "CaseNumberRecorded",
+  "RatingWaived",
+  "FollowUpOpened",
+  "FollowUpCalledBack",
+  "FollowUpRectified",
+  "FollowUpRerated",
 ];
 
 export class HttpError extends Error {

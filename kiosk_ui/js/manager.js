@@ -12,6 +12,7 @@ import {
   showLink,
   showSignedIn,
 } from "./live.js";
+import { followupAction, readFollowups, renderFollowups } from "./followups.js";
 
 // Events only the manager follows, besides the hall's own.
 const MANAGER_EVENTS = ["HelpRequested", "AlertAcknowledged", "EmergencyStarted", "EmergencyEnded"];
@@ -29,6 +30,16 @@ const T = {
   tabPolicy: ["叫号规则", "Policy"],
   tabFigures: ["今日数据", "Today's figures"],
   tabAudit: ["操作记录", "Audit trail"],
+  tabFollowups: ["差评整改", "Follow-ups"],
+  followupsTitle: ["差评整改", "Follow-ups of poor ratings"],
+  followupsNote: [
+    "“不满意”“非常不满意”的评价须按期回访和整改；未结案的在前，期限最近的在前。",
+    "A rating of dissatisfied or very dissatisfied is called back and put right by its deadlines; open ones first, the nearest deadline first.",
+  ],
+  noFollowups: ["没有差评整改", "No follow-ups"],
+  followupScore: ["申请人的新评价", "The applicant's new rating"],
+  followupAskRating: ["请申请人重新评价（满意后才结案）", "Ask the applicant to rate again (closed once it passes)"],
+  tabReports: ["报告", "Reports"],
   windows: ["窗口", "Windows"],
   queues: ["各业务排队", "Queues by theme"],
   colTheme: ["业务", "Theme"],
@@ -36,6 +47,7 @@ const T = {
   colOldest: ["等候最久", "Longest wait"],
   colTarget: ["等候目标", "Wait target"],
   colState: ["状况", "State"],
+  colCapacity: ["今日余量", "Capacity today"],
   colNumber: ["号码", "Number"],
   colStatus: ["状态", "Status"],
   colWaited: ["已等候", "Waited"],
@@ -72,6 +84,19 @@ const T = {
   perTheme: ["按业务", "By theme"],
   ratingsTitle: ["评价分布", "Ratings"],
   auditTitle: ["最近的操作记录", "Latest entries of the audit trail"],
+  reportsTitle: ["效能评价报告", "Efficiency evaluation report"],
+  reportsNote: [
+    "按事件日志统计所选期间的办件量、等候与办理时间、过号、各窗口与工作人员的工作量和评价。",
+    "Counted from the event log for the chosen period: tickets, waits, service times, no-shows, and each window's and clerk's work and ratings.",
+  ],
+  reportPeriod: ["统计期间", "Period"],
+  reportDay: ["日", "Day"],
+  reportWeek: ["周", "Week"],
+  reportMonth: ["月", "Month"],
+  reportDate: ["日期（所在的周或月）", "Date (or a day of the week or month)"],
+  reportOpen: ["打开报告", "Open the report"],
+  reportPdf: ["下载 PDF", "Download PDF"],
+  reportCsv: ["下载 CSV", "Download CSV"],
   auditNote: ["最新的在上；带原因的为人工操作。", "Newest first; entries with a reason were done by hand."],
   reason: ["原因", "Reason"],
   otherReason: ["其他原因", "Other reason"],
@@ -79,10 +104,10 @@ const T = {
   emergencyButton: ["紧急模式", "Emergency"],
   emergencyStart: ["启动紧急模式", "Start the emergency mode"],
   emergencyNote: [
-    "所有屏幕显示以下信息，暂停取号，直到结束。",
-    "Every screen shows this message and no tickets are issued until it ends.",
+    "所有屏幕和窗口屏显示以下信息，广播反复播报，暂停取号，直到结束。",
+    "Every screen and window board shows this message, the speakers repeat it, and no tickets are issued until it ends.",
   ],
-  emergencyMessage: ["显示的信息", "Message to show"],
+  emergencyMessage: ["显示并播报的信息", "Message to show and announce"],
   emergencyDrill: ["这是演练", "This is a drill"],
   emergencyGo: ["启动", "Start"],
   emergencyEnd: ["结束紧急模式", "End the emergency"],
@@ -128,6 +153,12 @@ const EVENT_TEXT = {
   AlertAcknowledged: ["确认提醒", "Alert acknowledged"],
   EmergencyStarted: ["启动紧急模式", "Emergency started"],
   EmergencyEnded: ["结束紧急模式", "Emergency ended"],
+  CaseNumberRecorded: ["记录办件编号", "Case number recorded"],
+  RatingWaived: ["免于先请求评价", "Rating request waived"],
+  FollowUpOpened: ["差评整改开始", "Follow-up opened"],
+  FollowUpCalledBack: ["差评回访", "Called back"],
+  FollowUpRectified: ["整改完成", "Put right"],
+  FollowUpRerated: ["重新评价", "Rated again"],
 };
 
 // The settings a manager may change, in the order shown, with how the tablet shows them.
@@ -159,6 +190,7 @@ const ICONS = {
   device: "M7 2v5H5v5a7 7 0 0 0 6 6.9V22h2v-3.1A7 7 0 0 0 19 12V7h-2V2h-2v5H9V2H7z",
   ok: "M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4L9 16.2z",
   warn: "M12 2 1 21h22L12 2zm0 5 1 8h-2l1-8zm-1 10h2v2h-2v-2z",
+  followup: "M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zm-7 12h-2v-2h2v2zm0-4h-2V6h2v4z",
 };
 
 const S = {
@@ -174,6 +206,7 @@ const S = {
   figures: null,
   tickets: [],
   audit: [],
+  followups: [], // poor ratings' follow-ups, open ones first
   emergency: null, // null: not read yet; {missing: true}: this controller has none
   busy: false,
   helpSeen: null, // the help pages already announced
@@ -301,8 +334,58 @@ async function readAudit() {
   S.audit = entries.slice(-60).reverse();
 }
 
+// ------------------------------------------------------------------ reports
+
+/** A date as YYYY-MM-DD (the date's own calendar day, whatever the tablet's time zone). */
+function isoDay(date) {
+  return date.toISOString().slice(0, 10);
+}
+
+/** The first and last day of the period of this kind around the chosen day (ISO weeks). */
+function reportPeriod(kind, day) {
+  const date = new Date(`${day}T00:00:00Z`);
+  if (kind === "week") {
+    const monday = new Date(date);
+    monday.setUTCDate(date.getUTCDate() - ((date.getUTCDay() + 6) % 7));
+    const sunday = new Date(monday);
+    sunday.setUTCDate(monday.getUTCDate() + 6);
+    return [isoDay(monday), isoDay(sunday)];
+  }
+  if (kind === "month") {
+    const first = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
+    const last = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 0));
+    return [isoDay(first), isoDay(last)];
+  }
+  return [day, day];
+}
+
+/** The report's three links for the chosen period (GETs: the browser opens or downloads them). */
+function renderReports() {
+  const input = document.getElementById("report-date");
+  if (!input.value && S.overview) {
+    input.value = S.overview.day; // the hall's business day, not the tablet's
+  }
+  const valid = /^\d{4}-\d{2}-\d{2}$/.test(input.value);
+  const kind = document.querySelector('input[name="report-kind"]:checked')?.value ?? "day";
+  const [from, to] = valid ? reportPeriod(kind, input.value) : [null, null];
+  document.getElementById("report-range").replaceChildren(
+    ...(valid ? pair(`${from} 至 ${to}`, `${from} to ${to}`) : pair("请选择日期", "Choose a date")),
+  );
+  for (const link of document.querySelectorAll(".report-links a")) {
+    if (valid) {
+      link.href = `/api/v1/reports/efficiency?from=${from}&to=${to}&format=${link.dataset.format}`;
+      link.removeAttribute("aria-disabled");
+    } else {
+      link.removeAttribute("href");
+      link.setAttribute("aria-disabled", "true");
+    }
+  }
+}
+
 function readTab() {
-  return { tickets: readTickets, figures: readFigures, audit: readAudit }[S.tab]?.() ?? Promise.resolve();
+  const tab = { tickets: readTickets, figures: readFigures, audit: readAudit }[S.tab]?.() ?? Promise.resolve();
+  // The open follow-ups are counted on their tab's button: read whichever tab is open.
+  return Promise.all([tab, readFollowups().then((list) => (S.followups = list))]);
 }
 
 /** A new help page makes a sound and a vibration (where the tablet allows them). */
@@ -771,6 +854,8 @@ function renderAll() {
   renderPolicy();
   renderFigures();
   renderAudit();
+  renderFollowups(S.followups, { pair, one });
+  renderReports();
   renderBusy();
 }
 
@@ -822,7 +907,7 @@ function renderAlerts() {
       h(
         "li",
         { class: "alert", "data-alert": alert.id, "data-kind": alert.kind, "data-level": alert.level, "data-acknowledged": alert.acknowledged ? "true" : "false" },
-        icon(alert.kind === "help" ? "help" : alert.kind === "wait" ? "wait" : "device"),
+        icon(ICONS[alert.kind] ? alert.kind : "device"),
         h(
           "span",
           { class: "level" },
@@ -922,9 +1007,53 @@ function renderHall() {
         ),
         h("td", { class: "figure" }, `${minutes(t.max_wait_s)} ${one("分钟", "min")}`),
         h("td", { class: "state" }, icon(state === "ok" ? "ok" : "warn"), ...pair(...words)),
+        capacityCell(t.capacity),
       );
     }),
   );
+}
+
+const FULL_WORDS = {
+  daily_cap: ["已满：今日号已取完", "Full: today's cap reached"],
+  quota: ["已满：本时段配额已用完", "Full: this window's quota used"],
+  workload: ["已满：闭厅前办不完", "Full: no time left today"],
+};
+
+/** What a theme can still take today (10.3.4): the cap and quota left, the waiting work. */
+function capacityCell(capacity) {
+  if (!capacity) {
+    return h("td", {}, "—");
+  }
+  const lines = [];
+  if (capacity.full) {
+    lines.push(h("p", { class: "tag stop", "data-full": capacity.reason }, icon("warn"), ...pair(...FULL_WORDS[capacity.reason])));
+  }
+  if (capacity.cap_left !== null) {
+    lines.push(h("p", { "data-figure": "cap" }, ...pair(`日上限余 ${capacity.cap_left}`, `${capacity.cap_left} left of the daily cap`)));
+  }
+  const quota = capacity.quota;
+  if (quota) {
+    lines.push(
+      h("p", { "data-figure": "quota" }, ...pair(`${quota.window} 配额余 ${quota.left}/${quota.tickets}`, `${quota.window}: ${quota.left} of ${quota.tickets} left`)),
+    );
+  }
+  const load = capacity.workload;
+  if (load) {
+    lines.push(
+      h(
+        "p",
+        { "data-figure": "workload" },
+        ...pair(
+          `待办 ${load.work_min} 分钟 / 距停止取号 ${load.left_min} 分钟（另加 ${load.margin_min}）`,
+          `${load.work_min} min of work / ${load.left_min} min left (+${load.margin_min})`,
+        ),
+      ),
+    );
+  }
+  if (lines.length === 0) {
+    lines.push(h("p", {}, ...pair("不限", "No limit")));
+  }
+  return h("td", { class: "capacity" }, ...lines);
 }
 
 function renderTickets() {
@@ -1092,7 +1221,7 @@ function auditReason(entry) {
   if (entry.type === "AlertAcknowledged") {
     return data.note || "";
   }
-  return data.reason ?? "";
+  return data.reason ?? data.note ?? "";
 }
 
 function auditSubject(entry) {
@@ -1101,6 +1230,7 @@ function auditSubject(entry) {
   if (data.ticket_id) return data.ticket_id.split("-").pop();
   if (data.kiosk) return data.kiosk;
   if (data.alert) return data.alert;
+  if (data.followup) return data.followup.split("-").pop();
   return "";
 }
 
@@ -1169,6 +1299,11 @@ document.addEventListener("click", (event) => {
     if (ticket !== null) {
       ({ prioritise, transfer, cancel: cancelTicket })[target.dataset.ticketAction](ticket);
     }
+  } else if (target.dataset.followupAction) {
+    const followup = S.followups.find((f) => f.id === target.dataset.followup);
+    if (followup) {
+      followupAction(followup, target.dataset.followupAction, { pair, one }, send);
+    }
   } else if (target.dataset.ack) {
     const alert = S.alerts.find((a) => a.id === target.dataset.ack);
     if (alert) {
@@ -1207,6 +1342,8 @@ document.getElementById("policy-form").addEventListener("input", () => {
   checkPolicy();
 });
 document.getElementById("policy-form").addEventListener("submit", savePolicy);
+document.getElementById("report-form").addEventListener("input", renderReports);
+document.getElementById("report-form").addEventListener("submit", (event) => event.preventDefault());
 
 // ------------------------------------------------------------------ start
 

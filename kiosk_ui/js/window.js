@@ -29,8 +29,8 @@ const ALLOWED = {
   closed: ["open"],
   open: ["call", "call-number", "pause", "close"],
   paused: ["resume", "close"],
-  calling: ["recall", "start", "finish", "no-show", "hold", "transfer"],
-  serving: ["call", "call-number", "finish", "hold", "transfer"],
+  calling: ["recall", "start", "finish", "no-show", "hold", "transfer", "continue"],
+  serving: ["call", "call-number", "finish", "hold", "transfer", "continue"],
 };
 
 // The calling rule's reason in Chinese; the English is the controller's own explanation.
@@ -39,6 +39,7 @@ const RULE_ZH = {
   max_wait: "等候已超过该业务的最长等候时间",
   appointment: "预约时间已到",
   priority_limit: "连续优先呼叫已达上限，轮到普通号",
+  personalised: "个性化服务窗口：优先人群和转来的复杂件先办",
   priority: "优先人群先办",
   preference: "本窗口的首选业务",
   longest_wait: "等候时间最长",
@@ -106,6 +107,7 @@ const panel = {
   held: [], // held tickets of this window's themes
   next: [], // the tickets this window would call next, in the policy's order, with the rule
   rating: null, // GET .../rating-request: {ticket (asked, waiting for it), rateable}
+  service: null, // GET .../service: the service now or just finished, its case number, rule
   waitingSeen: null, // the last `state` waiting counts, to notice a change
   busy: false, // a press is on its way: every button waits
   generation: 0, // bumped by each answered press: a read begun before it is stale
@@ -151,12 +153,13 @@ async function readWindow() {
     }
     throw error;
   }
-  const [ticket, waiting, held, next, rating] = await Promise.all([
+  const [ticket, waiting, held, next, rating, service] = await Promise.all([
     view.ticket ? fetchJson(`/api/v1/tickets/${encodeURIComponent(view.ticket.id)}`) : null,
     fetchJson("/api/v1/tickets?status=waiting"),
     fetchJson("/api/v1/tickets?status=held"),
     fetchJson(`${windowUrl}/next?count=${NEXT_SHOWN}`),
     fetchJson(`${windowUrl}/rating-request`),
+    fetchJson(`${windowUrl}/service`),
   ]);
   if (generation !== panel.generation) {
     scheduleRefresh(); // a press was answered meanwhile: its answer is newer than this read
@@ -168,6 +171,7 @@ async function readWindow() {
   panel.held = held.filter((t) => view.themes.includes(t.theme));
   panel.next = next.tickets;
   panel.rating = rating;
+  panel.service = service;
   render();
 }
 
@@ -175,7 +179,11 @@ function servesHere(view, ticket) {
   if (ticket.target_window !== null && ticket.target_window !== undefined) {
     return ticket.target_window === view.id;
   }
-  return view.themes.includes(ticket.theme);
+  return (
+    view.themes.includes(ticket.theme) ||
+    (view.standing_in ?? []).includes(ticket.theme) ||
+    (view.personalised === true && ticket.priority !== null)
+  );
 }
 
 let refreshTimer = null;
@@ -395,6 +403,22 @@ const ACTIONS = {
       });
     }
   },
+  continue: async () => {
+    const ticket = panel.ticket;
+    if (ticket === null) {
+      return;
+    }
+    const choice = await askNextStage(ticket);
+    if (choice !== null) {
+      await windowPress("continue", choice, ({ ticket: moved }) => {
+        const theme = panel.themes.get(moved?.theme);
+        return [
+          `${moved?.number ?? ""} 已转到下一环节：${theme?.name_zh ?? moved?.theme ?? ""}`,
+          `${moved?.number ?? ""} goes on to ${theme?.name_en ?? moved?.theme ?? ""}`,
+        ];
+      });
+    }
+  },
   rating: () =>
     press(`${windowUrl}/rating-request`, {}, (reply) => {
       panel.rating = reply.body;
@@ -427,6 +451,16 @@ function say(zh, en, tone = "done") {
 }
 
 function showRefusal(error) {
+  if (error instanceof Refused && error.code === "rating_required") {
+    // The hall wants the finished service's rating asked for first: say how, point at it.
+    say(
+      "未执行：请先按“请求评价”，再叫号",
+      `Not done: press Request a rating first, then call. ${error.message}`,
+      "refused",
+    );
+    document.getElementById("do-rating").dataset.attention = "true";
+    return;
+  }
   if (error instanceof Refused) {
     const [zh, en] = REFUSED[error.status] ?? ["未执行", "Not done"];
     say(`未执行：${zh}`, `Not done: ${en}. ${error.message}`, "refused");
@@ -572,6 +606,36 @@ function askTransfer(ticket) {
   });
 }
 
+function askNextStage(ticket) {
+  const dialog = document.getElementById("continue-dialog");
+  const themeSelect = document.getElementById("continue-theme");
+  const windowSelect = document.getElementById("continue-window");
+  document.getElementById("continue-number").textContent = ticket.number;
+  const others = [...panel.themes.values()].filter((t) => t.id !== ticket.theme);
+  // Pick-up (查询发证) is the usual next stage: offer it first when the hall has it.
+  others.sort((a, b) => (b.id === "pickup") - (a.id === "pickup"));
+  themeSelect.replaceChildren(
+    ...others.map((t) => h("option", { value: t.id }, `${t.name_zh} ${t.name_en}`)),
+  );
+  const fillWindows = () => {
+    windowSelect.replaceChildren(
+      h("option", { value: "" }, "该业务的任一窗口 Any window of the theme"),
+      ...panel.windows
+        .filter((w) => w.id !== windowId && w.themes.includes(themeSelect.value))
+        .map((w) => h("option", { value: w.id }, `${w.name_zh} ${w.name_en}`)),
+    );
+  };
+  fillWindows();
+  themeSelect.onchange = fillWindows;
+  return runDialog(dialog, document.getElementById("continue-cancel"), () => {
+    const body = { theme: themeSelect.value };
+    if (windowSelect.value !== "") {
+      body.window = windowSelect.value;
+    }
+    return body;
+  });
+}
+
 // ------------------------------------------------------------------ drawing
 
 function render() {
@@ -600,6 +664,7 @@ function render() {
   renderTicket();
   renderButtons();
   renderRating();
+  renderService();
   renderWaiting();
   renderNext();
 }
@@ -623,6 +688,60 @@ function renderRating() {
       h("span", { class: "en", lang: "en" }, `Waiting for a rating of ${asked.number}`),
     );
   }
+}
+
+// A case number as the controller takes it (core/hall.py CASE_NUMBER).
+const CASE_NUMBER = /^[A-Za-z0-9-]{1,40}$/;
+const TICKET_STATUS = {
+  called: ["呼叫中", "called"],
+  serving: ["办理中", "being served"],
+  finished: ["已办结", "finished"],
+};
+
+/** The service now or just finished: its rating and case number, and whether the window
+ * must ask for its rating before it calls again. */
+function renderService() {
+  const service = panel.service;
+  const section = document.getElementById("service");
+  const ticket = service?.ticket ?? null;
+  section.hidden = ticket === null;
+  const button = document.getElementById("do-case-number");
+  button.disabled = panel.busy || ticket === null;
+  document.getElementById("case-input").disabled = panel.busy || ticket === null;
+  const required = document.getElementById("rating-required");
+  required.hidden = !service?.rating_required;
+  if (service?.rating_required && ticket !== null) {
+    required.replaceChildren(
+      `请先为 ${ticket.number} 请求评价，再叫下一位 `,
+      h("span", { class: "en", lang: "en" }, `Ask for ${ticket.number}'s rating before you call the next ticket`),
+    );
+  }
+  if (!service?.rating_required) {
+    delete document.getElementById("do-rating").dataset.attention;
+  }
+  if (ticket === null) {
+    return;
+  }
+  const [statusZh, statusEn] = TICKET_STATUS[ticket.status] ?? [ticket.status, ticket.status];
+  const rating = ticket.rating === null
+    ? ["未评价", "not rated"]
+    : [`评价：${ticket.rating_zh}`, `rated: ${ticket.rating_en}`];
+  const facts = [
+    h("span", { class: "number" }, ticket.number),
+    ` · ${statusZh} · ${rating[0]}`,
+    ticket.followup ? " · 已转差评整改" : "",
+    ticket.case_number ? ` · 办件编号 ${ticket.case_number}` : " · 未记录办件编号",
+    " ",
+    h(
+      "span",
+      { class: "en", lang: "en" },
+      `${statusEn} · ${rating[1]}${ticket.followup ? " · followed up" : ""}`,
+      ticket.case_number ? ` · case number ${ticket.case_number}` : " · no case number yet",
+    ),
+  ];
+  const shown = document.getElementById("service-facts");
+  shown.dataset.rated = ticket.rating === null ? "false" : "true";
+  shown.replaceChildren(...facts);
 }
 
 function renderNext() {
@@ -813,6 +932,33 @@ document.getElementById("actions").addEventListener("click", (event) => {
   if (run !== undefined && !panel.busy) {
     run();
   }
+});
+
+document.getElementById("case-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("case-input");
+  const number = input.value.trim();
+  if (!CASE_NUMBER.test(number)) {
+    say(
+      "办件编号为字母、数字或“-”，最多 40 位",
+      'A case number is letters, digits or "-", at most 40',
+      "refused",
+    );
+    input.focus();
+    return;
+  }
+  if (panel.busy || document.getElementById("do-case-number").disabled) {
+    return;
+  }
+  press(`${windowUrl}/case-number`, { case_number: number }, (reply) => {
+    panel.service = reply.body;
+    input.value = "";
+    const ticket = reply.body.ticket;
+    say(
+      `已记录 ${ticket.number} 的办件编号 ${ticket.case_number}`,
+      `Case number ${ticket.case_number} recorded for ${ticket.number}`,
+    );
+  });
 });
 
 document.getElementById("call-number").addEventListener("submit", (event) => {
