@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from hall_controller.core.model import TicketPrint
+from hall_controller.protocols import emergency
 from hall_controller.protocols.sam_idcard import IdCardText
 
 __all__ = [
@@ -107,6 +109,46 @@ class EmergencyNotice:
 
     message: str
     drill: bool
+
+
+@dataclass(slots=True)
+class MessagePages:
+    """An emergency's message cut into the pages a window display can show, and the one shown."""
+
+    pages: tuple[str, ...] = ()
+    index: int = 0
+
+    def show(self, notice: EmergencyNotice | None, fits: Callable[[str], bool]) -> bool:
+        """Page the notice's message from its first page (None: the emergency is over); False
+        when there was no emergency before and is none now (nothing to redraw)."""
+        if notice is None and not self.pages:
+            return False
+        if notice is None:
+            self.pages = ()
+        else:
+            self.pages = emergency.split(emergency.board_text(notice.message, notice.drill), fits)
+        self.index = 0
+        return True
+
+    def turn(self) -> bool:
+        """The next page (the first after the last); False when there is only one or none."""
+        if len(self.pages) < 2:
+            return False
+        self.index = (self.index + 1) % len(self.pages)
+        return True
+
+    def __bool__(self) -> bool:
+        """True while an emergency has the display."""
+        return bool(self.pages)
+
+    @property
+    def current(self) -> str | None:
+        """The page shown now; None when no emergency has the display."""
+        return self.pages[self.index] if self.pages else None
+
+    def label(self) -> str:
+        """How the page is named in the device's recent frames, e.g. "emergency 2/5: ..."."""
+        return f"emergency {self.index + 1}/{len(self.pages)}: {self.current}"
 
 
 @dataclass(frozen=True, slots=True)

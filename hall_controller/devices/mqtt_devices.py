@@ -15,11 +15,12 @@ from hall_controller.devices.model import (
     EmergencyNotice,
     InputResult,
     KeyPressed,
+    MessagePages,
     RatingGiven,
     WindowShowing,
 )
 from hall_controller.profiles import DeviceConfig, MqttDeviceSettings
-from hall_controller.protocols import emergency, mqtt_tree
+from hall_controller.protocols import mqtt_tree
 from hall_controller.protocols.mqtt_tree import Topics
 from hall_controller.transports.base import LinkState
 from hall_controller.transports.mqtt import Message, MqttLink
@@ -157,34 +158,25 @@ class MqttWindowDisplay(MqttDevice):
         self, config: DeviceConfig, context: DeviceContext, link: MqttLink, topics: Topics
     ) -> None:
         super().__init__(config, context, link, topics)
-        self.pages: tuple[str, ...] = ()  # the emergency's message, page by page
-        self._page = 0
+        self.pages = MessagePages()  # the emergency's message, page by page
 
     def set_emergency(self, notice: EmergencyNotice | None) -> None:
         """Show the emergency's message from its first page, or the window's state again."""
-        if notice is None and not self.pages:
+        width = self.settings.text_width
+        if not self.pages.show(notice, lambda page: len(page) <= width):
             return
-        if notice is None:
-            self.pages = ()
-        else:
-            width = self.settings.text_width
-            text = emergency.board_text(notice.message, notice.drill)
-            self.pages = emergency.split(text, lambda page: len(page) <= width)
-        self._page = 0
         self.send_snapshot(force=False)
         if self.ready:
             self.restore()
 
     def turn_page(self) -> None:
         """The emergency's next page (the first after the last)."""
-        if len(self.pages) > 1:
-            self._page = (self._page + 1) % len(self.pages)
-            if self.ready:
-                self.restore()
+        if self.pages.turn() and self.ready:
+            self.restore()
 
     def _show_payload(self, showing: WindowShowing, *, blink: bool) -> dict[str, object] | None:
-        if self.pages:
-            text = self.pages[self._page]
+        text = self.pages.current
+        if text is not None:
             return {"ticket": "", "window": showing.window, "text": text, "blink": False}
         return super()._show_payload(showing, blink=blink)
 
@@ -206,9 +198,9 @@ class MqttWindowDisplay(MqttDevice):
 
     def restore(self) -> None:
         """What the window shows now (or the emergency's page), else a blank display."""
-        if self.pages:
+        text = self.pages.current
+        if text is not None:
             window = self.config.window or "-"
-            text = self.pages[self._page]
             self.command("show", {"ticket": "", "window": window, "text": text, "blink": False})
         elif self.showing is None:
             self.command("clear", {})

@@ -21,6 +21,7 @@ from hall_controller.devices.model import (
     EmergencyNotice,
     InputResult,
     KeyPressed,
+    MessagePages,
     RatingGiven,
     WindowShowing,
 )
@@ -29,7 +30,7 @@ from hall_controller.profiles import (
     ModbusDisplaySettings,
     Rf433Settings,
 )
-from hall_controller.protocols import callpad, emergency, led_board, numeric_display, rating_pad
+from hall_controller.protocols import callpad, led_board, numeric_display, rating_pad
 from hall_controller.protocols.callpad import CallPadCodec
 from hall_controller.protocols.framed import Frame, FrameDecoder, Framing
 from hall_controller.protocols.led_board import LedBoardCodec
@@ -203,33 +204,24 @@ class FramedLedDisplay(FramedDevice):
         super().__init__(config, context, bus, codec.framing)
         self.codec = codec
         self._last: bytes | None = None
-        self.pages: tuple[str, ...] = ()  # the emergency's message, page by page
-        self._page = 0
+        self.pages = MessagePages()  # the emergency's message, page by page
 
     def set_emergency(self, notice: EmergencyNotice | None) -> None:
         """Show the emergency's message from its first page, or the window's state again."""
-        if notice is None and not self.pages:
+        if not self.pages.show(notice, lambda page: led_board.fits(self.codec, page)):
             return
-        if notice is None:
-            self.pages = ()
-        else:
-            text = emergency.board_text(notice.message, notice.drill)
-            self.pages = emergency.split(text, lambda page: led_board.fits(self.codec, page))
-        self._page = 0
         self._last = None
         self.send_snapshot()
 
     def turn_page(self) -> None:
         """The emergency's next page (the first after the last)."""
-        if len(self.pages) > 1:
-            self._page = (self._page + 1) % len(self.pages)
+        if self.pages.turn():
             self._show_page()
 
     def _show_page(self) -> None:
-        text = self.pages[self._page]
-        frame = led_board.show(self.codec, self.address, text)
+        frame = led_board.show(self.codec, self.address, self.pages.current or "")
         self._last = frame
-        self.send(frame, f"emergency {self._page + 1}/{len(self.pages)}: {text}")
+        self.send(frame, self.pages.label())
 
     def send_snapshot(self) -> None:
         """The emergency's page, or what the window shows (no blink)."""

@@ -30,10 +30,9 @@ from hall_controller.services import (
 from hall_controller.web.broadcast import ScreenBroadcast, sse_frame
 from hall_controller.web.metrics import render_metrics
 
-from . import access, appointments, calling, capacity, followups, manager, reports, technician
 from .access import ACCESS_KEY, access_middleware, allow, principal_of, require_role
 from .context import KIOSKS_KEY, SERVICE_KEY, json_response, query_day, service_of
-from .openapi import openapi_document
+from .openapi import openapi_document, screen_route_modules
 from .pages import UI_DIR, UI_DIR_KEY, page
 from .validation import (
     BadRequest,
@@ -612,16 +611,7 @@ def build_app(
     else:
         log.warning("screens_missing", ui_dir=str(ui_dir))
     # Before the generic /{action} routes below, which would otherwise take their paths.
-    for screen_routes in (
-        access,
-        appointments,
-        calling,
-        capacity,
-        followups,
-        manager,
-        reports,
-        technician,
-    ):
+    for screen_routes in screen_route_modules():
         screen_routes.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)

@@ -460,6 +460,14 @@ _WINDOW_OK = {"200": _json(_ref("WindowResult"), "The window (and its ticket) af
 _TICKET_OK = {"200": _json(_ref("Ticket"), "The ticket afterwards")}
 
 
+def screen_route_modules() -> tuple[Any, ...]:
+    """The modules that add their own routes and describe them (`add_routes`, `OPENAPI_PATHS`,
+    `OPENAPI_SCHEMAS`); imported here, not at the top, as they use this module's helpers."""
+    from . import access, appointments, calling, capacity, followups, manager, reports, technician
+
+    return (access, appointments, calling, capacity, followups, manager, reports, technician)
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI 3.1 document."""
@@ -770,21 +778,11 @@ def openapi_document() -> dict[str, Any]:
         paths[f"/api/v1/windows/{{window}}/{action}"] = {
             "post": _write(summary, request, _WINDOW_OK, [_WINDOW])
         }
-    # The screens' own routes describe themselves beside their handlers. Imported here, not at
-    # the top: those modules use this module's helpers.
-    from . import access, appointments, calling, capacity, followups, manager, reports, technician
+    # The screens' own routes describe themselves beside their handlers.
+    from . import capacity
 
     schemas = dict(SCHEMAS)
-    for screen_routes in (
-        access,
-        appointments,
-        calling,
-        capacity,
-        followups,
-        manager,
-        reports,
-        technician,
-    ):
+    for screen_routes in screen_route_modules():
         paths.update(screen_routes.OPENAPI_PATHS)
         schemas.update(screen_routes.OPENAPI_SCHEMAS)
     # A full theme's refusal carries its offer (ThemeFullError, described in capacity.py).
