@@ -1,7 +1,8 @@
 """A scripted hall day through the API: arrivals, appointments, pauses, transfers, a visit that
-goes on to pick-up, a substitution, an emergency drill, ratings good and poor with their
-follow-ups; then what was called when, what the hall display was told, what the efficiency
-report says, and that nothing personal survives the end of the day."""
+goes on to pick-up, a substitution and a window taken over, an emergency drill, a theme that
+fills up and offers a slot, ratings good and poor with their follow-ups; then what was called
+when, what the hall display was told, what the efficiency report says, and that nothing
+personal survives the end of the day."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from test_sse import EventStream, Message
 from hall_controller.app import EVENT_LOG_FILE
 from hall_controller.settings import load_settings
 
+from conftest import demo_config_text
 from waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
@@ -48,8 +50,13 @@ class Call:
 
 
 @pytest.fixture
-async def api(demo_config_path: Path, tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(load_settings(demo_config_path), tmp_path / "data", Clock(T0)) as api:
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    # The demo hall, with construction's day down to two numbers so that the day fills it.
+    text = demo_config_text().replace("daily_cap = 80\n", "daily_cap = 2\n", 1)
+    assert "daily_cap = 2\n" in text
+    config = tmp_path / "hall.toml"
+    config.write_text(text, encoding="utf-8")
+    async with running_api(load_settings(config), tmp_path / "data", Clock(T0)) as api:
         yield api
 
 
@@ -198,6 +205,19 @@ async def test_a_scripted_hall_day(api: Api) -> None:
         await api.request("DELETE", "/api/v1/emergency")
         assert (await api.issue("social"))["number"] == "A003"
 
+        # Construction's numbers run out: the kiosk offers tomorrow's first slot and books it.
+        assert (await api.issue("construction"))["number"] == "E002"
+        full = await api.error("POST", "/api/v1/kiosks/k1/tickets", 409, {"theme": "construction"})
+        assert (full["code"], full["details"]["reason"]) == ("theme_full", "daily_cap")
+        offered = full["details"]["next_slot"]["at"]
+        assert offered == "2026-11-29T09:00+08:00"
+        booked = await api.post(
+            "/api/v1/kiosks/k1/appointments",
+            {"theme": "construction", "slot": offered},
+            expect=201,
+        )
+        tomorrow_code = booked["appointment"]["code"]
+
         # The manager follows the two poor ratings up.
         followups = {f["number"]: f for f in await api.get("/api/v1/followups")}
         assert sorted(followups) == ["B001", "C001"]
@@ -261,7 +281,7 @@ async def test_a_scripted_hall_day(api: Api) -> None:
     header, *rows = list(csv.reader(io.StringIO(text)))
     assert header == ["section", "subject", "metric", "value"]
     figure = {(section, subject, metric): value for section, subject, metric, value in rows}
-    assert figure["summary", "hall", "issued"] == "8"
+    assert figure["summary", "hall", "issued"] == "9"
     assert figure["summary", "hall", "served"] == "7"  # A001's intake and its pick-up both count
     assert figure["summary", "hall", "no_show"] == "1"
     assert figure["summary", "hall", "transfers"] == "1"
@@ -334,3 +354,5 @@ async def test_a_scripted_hall_day(api: Api) -> None:
     )
     for secret in secrets:
         assert secret not in stored, secret
+    # Today's booking made at the kiosk yesterday keeps its code until today is over.
+    assert tomorrow_code.encode() in stored
