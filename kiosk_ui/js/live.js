@@ -31,13 +31,18 @@ export const HALL_EVENTS = [
   "FollowUpCalledBack",
   "FollowUpRectified",
   "FollowUpRerated",
+  "AppointmentBooked",
+  "AppointmentCancelled",
+  "AppointmentCheckedIn",
+  "AppointmentMissed",
 ];
 
 export class HttpError extends Error {
-  constructor(status, message) {
+  constructor(status, message, details = null) {
     super(message);
     this.name = "HttpError";
     this.status = status;
+    this.details = details; // the API error's `details`, when the reply had them
   }
 }
 
@@ -84,17 +89,30 @@ export function signInUrl() {
  * to the sign-in page. Other refusals throw an HttpError with the server's own message.
  */
 export async function sendJson(url, method = "POST", body = undefined, timeoutMs = 8000) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return sendBody(url, method, body === undefined ? null : "application/json", payload, timeoutMs);
+}
+
+/**
+ * Send a state-changing request with a text body (a CSV file) of `contentType`; like
+ * `sendJson` in everything else: the CSRF token, the 401, the server's words on a refusal.
+ */
+export async function sendText(url, text, contentType = "text/csv", method = "POST", timeoutMs = 15000) {
+  return sendBody(url, method, `${contentType}; charset=utf-8`, text, timeoutMs);
+}
+
+async function sendBody(url, method, contentType, payload, timeoutMs) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
     const headers = { Accept: "application/json", "X-CSRF-Token": csrfToken() };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (contentType !== null) headers["Content-Type"] = contentType;
     const response = await fetch(url, {
       method,
       signal: abort.signal,
       cache: "no-store",
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: payload,
     });
     if (response.status === 401) {
       location.assign(signInUrl());
@@ -102,12 +120,15 @@ export async function sendJson(url, method = "POST", body = undefined, timeoutMs
     }
     if (!response.ok) {
       let message = `${url} answered ${response.status}`;
+      let details = null;
       try {
-        message = (await response.json()).error.message;
+        const error = (await response.json()).error;
+        message = error.message;
+        details = error.details ?? null;
       } catch {
         // not the API's JSON error shape: keep the status line
       }
-      throw new HttpError(response.status, message);
+      throw new HttpError(response.status, message, details);
     }
     return response.status === 204 ? null : await response.json();
   } finally {

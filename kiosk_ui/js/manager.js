@@ -9,10 +9,20 @@ import {
   fetchJson,
   h,
   sendJson,
+  sendText,
   showLink,
   showSignedIn,
 } from "./live.js";
 import { followupAction, readFollowups, renderFollowups } from "./followups.js";
+import {
+  bookByHand,
+  cancelBooking,
+  checkAppointmentForms,
+  chooseBookingDay,
+  importBookings,
+  readAppointments,
+  renderAppointments,
+} from "./appointments.js";
 
 // Events only the manager follows, besides the hall's own.
 const MANAGER_EVENTS = ["HelpRequested", "AlertAcknowledged", "EmergencyStarted", "EmergencyEnded"];
@@ -40,6 +50,29 @@ const T = {
   followupScore: ["申请人的新评价", "The applicant's new rating"],
   followupAskRating: ["请申请人重新评价（满意后才结案）", "Ask the applicant to rate again (closed once it passes)"],
   tabReports: ["报告", "Reports"],
+  tabAppointments: ["预约", "Appointments"],
+  appointmentsTitle: ["预约", "Appointments"],
+  appointmentsNote: [
+    "按预约时段排列；已签到的显示其号码。取消预约需说明原因，并记入操作记录。",
+    "Earliest slot first; a checked-in booking shows its ticket. Cancelling needs a reason and is audited.",
+  ],
+  bookingDay: ["日期", "Day"],
+  bookingOtherDay: ["其他日期", "Another day"],
+  colSlot: ["时段", "Slot"],
+  colBookingCode: ["预约码", "Booking code"],
+  colPriority: ["优先人群", "Priority group"],
+  colChannel: ["渠道", "Channel"],
+  noBookings: ["这一天没有预约", "No bookings on this day"],
+  bookTime: ["预约时间", "Slot time"],
+  bookCodeHint: ["4–32 位字母或数字", "4 to 32 letters and digits"],
+  bookSubmit: ["预约", "Book"],
+  importTitle: ["导入预约（CSV 文件）", "Import bookings (a CSV file)"],
+  importNote: [
+    "首行为 theme,slot,code,id_number,priority；全部通过才导入，未通过的行逐一列出。",
+    "Header theme,slot,code,id_number,priority; all rows are booked or none, and every refused line is listed.",
+  ],
+  importFile: ["选择文件", "Choose the file"],
+  importSubmit: ["导入", "Import"],
   windows: ["窗口", "Windows"],
   queues: ["各业务排队", "Queues by theme"],
   colTheme: ["业务", "Theme"],
@@ -159,6 +192,10 @@ const EVENT_TEXT = {
   FollowUpCalledBack: ["差评回访", "Called back"],
   FollowUpRectified: ["整改完成", "Put right"],
   FollowUpRerated: ["重新评价", "Rated again"],
+  AppointmentBooked: ["预约", "Appointment booked"],
+  AppointmentCancelled: ["取消预约", "Appointment cancelled"],
+  AppointmentCheckedIn: ["预约签到", "Appointment checked in"],
+  AppointmentMissed: ["预约未到", "Appointment missed"],
 };
 
 // The settings a manager may change, in the order shown, with how the tablet shows them.
@@ -383,7 +420,8 @@ function renderReports() {
 }
 
 function readTab() {
-  const tab = { tickets: readTickets, figures: readFigures, audit: readAudit }[S.tab]?.() ?? Promise.resolve();
+  const reads = { tickets: readTickets, appointments: readAppointments, figures: readFigures, audit: readAudit };
+  const tab = reads[S.tab]?.() ?? Promise.resolve();
   // The open follow-ups are counted on their tab's button: read whichever tab is open.
   return Promise.all([tab, readFollowups().then((list) => (S.followups = list))]);
 }
@@ -458,19 +496,24 @@ function say(zh, en, tone = "done") {
   message.hidden = false;
 }
 
-/** Send one change; show what came of it; the page waits until the answer is in. */
-async function send(url, method, body, [doneZh, doneEn]) {
+/**
+ * Send one change; show what came of it; the page waits until the answer is in. `text`: a
+ * text body (a CSV file) instead of JSON; `refused(error)` sees a refusal's details; `done(reply)`
+ * words the answer.
+ */
+async function send(url, method, body, [doneZh, doneEn], { text = null, refused = null, done = null } = {}) {
   if (S.busy) {
     return null;
   }
   S.busy = true;
   renderBusy();
   try {
-    const reply = await sendJson(url, method, body);
-    say(doneZh, doneEn);
+    const reply = text === null ? await sendJson(url, method, body) : await sendText(url, text);
+    say(...(done === null ? [doneZh, doneEn] : done(reply)));
     return reply;
   } catch (error) {
     if (error instanceof HttpError) {
+      refused?.(error);
       say(`未执行：${error.message}`, `Not done: ${error.message}`, "refused");
     } else {
       say("无法连接控制器，操作未执行", "Cannot reach the controller: nothing was done", "refused");
@@ -855,8 +898,32 @@ function renderAll() {
   renderFigures();
   renderAudit();
   renderFollowups(S.followups, { pair, one });
+  renderAppointments(appointmentContext());
   renderReports();
   renderBusy();
+}
+
+/** What the appointments tab needs of the page: its words, the hall, and how it sends. */
+function appointmentContext() {
+  return {
+    pair,
+    one,
+    lang: S.lang,
+    today: S.overview?.day ?? null,
+    themes: S.themes,
+    groups: S.groups,
+    busy: S.busy,
+    send,
+    say,
+    askAction,
+  };
+}
+
+/** Show the bookings of another day (read at once). */
+function showBookingDay(day) {
+  chooseBookingDay(day, S.overview?.day ?? null);
+  renderAppointments(appointmentContext());
+  scheduleRefresh();
 }
 
 function renderClock() {
@@ -872,6 +939,7 @@ function renderBusy() {
   }
   document.body.setAttribute("aria-busy", S.busy ? "true" : "false");
   checkPolicy();
+  checkAppointmentForms(appointmentContext());
 }
 
 function renderEmergency() {
@@ -1231,6 +1299,7 @@ function auditSubject(entry) {
   if (data.kiosk) return data.kiosk;
   if (data.alert) return data.alert;
   if (data.followup) return data.followup.split("-").pop();
+  if (data.booking_id) return data.booking_id.split("-").pop();
   return "";
 }
 
@@ -1299,6 +1368,8 @@ document.addEventListener("click", (event) => {
     if (ticket !== null) {
       ({ prioritise, transfer, cancel: cancelTicket })[target.dataset.ticketAction](ticket);
     }
+  } else if (target.dataset.bookingAction === "cancel") {
+    cancelBooking(target.dataset.booking, appointmentContext());
   } else if (target.dataset.followupAction) {
     const followup = S.followups.find((f) => f.id === target.dataset.followup);
     if (followup) {
@@ -1343,6 +1414,22 @@ document.getElementById("policy-form").addEventListener("input", () => {
 });
 document.getElementById("policy-form").addEventListener("submit", savePolicy);
 document.getElementById("report-form").addEventListener("input", renderReports);
+document.getElementById("booking-days").addEventListener("change", (event) => showBookingDay(event.target.value));
+document.getElementById("booking-day-other").addEventListener("change", (event) => {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(event.target.value)) showBookingDay(event.target.value);
+});
+for (const id of ["book-form", "import-form"]) {
+  document.getElementById(id).addEventListener("input", () => checkAppointmentForms(appointmentContext()));
+  document.getElementById(id).addEventListener("change", () => checkAppointmentForms(appointmentContext()));
+}
+document.getElementById("book-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  bookByHand(appointmentContext());
+});
+document.getElementById("import-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  importBookings(appointmentContext());
+});
 document.getElementById("report-form").addEventListener("submit", (event) => event.preventDefault());
 
 // ------------------------------------------------------------------ start
