@@ -36,6 +36,9 @@ _PARAMETERS = ("from", "to", "format")
 REPORTING_KEY: web.AppKey[asyncio.Lock] = web.AppKey("reporting", asyncio.Lock)
 # A day's events are read in well under a second; past this the log is in trouble.
 DAY_READ_TIMEOUT_S = 60.0
+# The day reads under way (tasks on the loop, each handed to a report's worker thread): kept
+# here so that none is dropped before it ends, and cancelled when the server stops.
+READS_KEY: web.AppKey[set[asyncio.Task[list[PublishedEvent]]]] = web.AppKey("report_reads")
 
 
 class ReportUnavailable(ServiceUnavailable):
@@ -73,6 +76,7 @@ async def efficiency_report(request: web.Request) -> web.StreamResponse:
     accounts = request.app[ACCESS_KEY].settings.accounts
     names = {a.id: (a.name_zh, a.name_en) for a in accounts}
     loop = asyncio.get_running_loop()
+    reads = request.app[READS_KEY]
     # The service holds every day's follow-ups: callbacks and closes after the period count.
     followups = FollowUpSection(
         service.config,
@@ -85,7 +89,7 @@ async def efficiency_report(request: web.Request) -> web.StreamResponse:
         # from the running log) as the replay reaches it, so a long period is never held whole.
         for day in period.days:
             reading: Future[list[PublishedEvent]] = Future()
-            loop.call_soon_threadsafe(_read_day, service, day, reading)
+            loop.call_soon_threadsafe(_read_day, service, day, reading, reads)
             yield day, reading.result(timeout=DAY_READ_TIMEOUT_S)
 
     async with request.app[REPORTING_KEY]:
@@ -114,10 +118,16 @@ async def efficiency_report(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _read_day(service: HallService, day: str, into: Future[list[PublishedEvent]]) -> None:
+def _read_day(
+    service: HallService,
+    day: str,
+    into: Future[list[PublishedEvent]],
+    reads: set[asyncio.Task[list[PublishedEvent]]],
+) -> None:
     """On the loop: read one day's events in a named task and hand them to a worker thread."""
 
     def hand_over(task: asyncio.Task[list[PublishedEvent]]) -> None:
+        reads.discard(task)
         if task.cancelled():
             into.cancel()
         elif (error := task.exception()) is not None:
@@ -128,12 +138,24 @@ def _read_day(service: HallService, day: str, into: Future[list[PublishedEvent]]
     task = asyncio.get_running_loop().create_task(
         service.day_events(day, 0), name=f"report-read-{day}"
     )
+    reads.add(task)
     task.add_done_callback(hand_over)
+
+
+async def _stop_reads(app: web.Application) -> None:
+    """Cancel the day reads still under way (their reports fail; the server is stopping)."""
+    under_way = app[READS_KEY]
+    reads = list(under_way)
+    for task in reads:
+        task.cancel()
+    await asyncio.gather(*reads, return_exceptions=True)
 
 
 def add_routes(app: web.Application) -> None:
     """Add the report's route to the application."""
     app[REPORTING_KEY] = asyncio.Lock()
+    app[READS_KEY] = set()
+    app.on_cleanup.append(_stop_reads)
     app.router.add_get("/api/v1/reports/efficiency", efficiency_report)
 
 
