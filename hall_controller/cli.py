@@ -451,6 +451,7 @@ def _report(args: argparse.Namespace) -> int:
         build_report,
         day_period,
         file_name,
+        find_cjk_font,
         followup_section,
         month_period,
         range_period,
@@ -491,6 +492,8 @@ def _report(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr)
     now = time.time()
     try:
+        # Before the replay: a box without the font says so at once, not after a year's days.
+        font = find_cjk_font() if args.format == "pdf" else None
         log_path = data_dir / EVENT_LOG_FILE
         # A follow-up's callback and close are events of the days they happen, often after
         # the period: its follow-ups come from the follow-up events of every day.
@@ -511,7 +514,7 @@ def _report(args: argparse.Namespace) -> int:
             progress=progress.update,
             extra_sections=[followups],
         )
-        body = render(report, args.format)
+        body = render(report, args.format, font)
     except StoreError as exc:
         print(f"report: {exc} (is --data-dir the hall's data directory?)", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ import json
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from typing import Any, Protocol
@@ -59,7 +59,7 @@ from .core.followups import (
     followup_id_of,
 )
 from .core.forecast import Estimate, Forecast, forecast
-from .core.hall import RATING_SCALE, Hall, Ticket, WindowState, ticket_id_of
+from .core.hall import RATING_SCALE, RATING_SCALE_EN, Hall, Ticket, WindowState, ticket_id_of
 from .core.identity import age_band, age_on, parse_resident_id
 from .core.model import (
     POLICY_RANGES,
@@ -659,14 +659,9 @@ class HallService:
             raise NotFound(f"the call of {called.number} to window {window.id} is over")
         if self.voice is None:
             raise NotFound("this controller renders no call audio: screens use their own voice")
-        try:
-            async with asyncio.timeout(CALL_AUDIO_TIMEOUT_S):
-                audio = await self.voice.call_wav(called.number, window.id)
-        except TimeoutError:
-            audio = None
-        if audio is None:
-            raise ServiceUnavailable(f"the call of {called.number} could not be rendered now")
-        return audio
+        return await _rendered(
+            self.voice.call_wav(called.number, window.id), f"the call of {called.number}"
+        )
 
     async def emergency_audio(self) -> bytes:
         """The declared emergency's message in the edge box's voice, as a WAV; NotFound when
@@ -677,14 +672,9 @@ class HallService:
             raise NotFound("no emergency is declared")
         if self.voice is None:
             raise NotFound("this controller renders no audio: screens use their own voice")
-        try:
-            async with asyncio.timeout(CALL_AUDIO_TIMEOUT_S):
-                audio = await self.voice.emergency_wav(emergency.message, emergency.drill)
-        except TimeoutError:
-            audio = None
-        if audio is None:
-            raise ServiceUnavailable("the emergency's message could not be rendered now")
-        return audio
+        return await _rendered(
+            self.voice.emergency_wav(emergency.message, emergency.drill), "the emergency's message"
+        )
 
     # ----------------------------------------------------------------- writes
 
@@ -1082,7 +1072,7 @@ class HallService:
                 "status": ticket.status.value,
                 "rating": ticket.rating,
                 "rating_zh": RATING_SCALE.get(ticket.rating or 0),
-                "rating_en": RATING_WORDS_EN.get(ticket.rating or 0),
+                "rating_en": RATING_SCALE_EN.get(ticket.rating or 0),
                 "case_number": hall.case_numbers.get(ticket.id),
                 "followup": followup.id if followup is not None else None,
             }
@@ -1202,7 +1192,7 @@ class HallService:
             "clerk": f.clerk,
             "score": f.score,
             "score_zh": RATING_SCALE[f.score],
-            "score_en": RATING_WORDS_EN[f.score],
+            "score_en": RATING_SCALE_EN[f.score],
             "case_number": f.case_number,
             "status": f.status.value,
             "opened_at": self._iso(f.opened_at),
@@ -1324,8 +1314,12 @@ class HallService:
 
     async def day_events(self, day: str, after_seq: int) -> list[PublishedEvent]:
         """A business day's durable events after `after_seq`, oldest first (read off the loop)."""
+        return await asyncio.to_thread(self.day_events_now, day, after_seq)
+
+    def day_events_now(self, day: str, after_seq: int) -> list[PublishedEvent]:
+        """`day_events`, blocking: for a worker thread (the log's reads are thread-safe)."""
         try:
-            records = await asyncio.to_thread(self._log.events, day=day, after_seq=after_seq)
+            records = self._log.events(day=day, after_seq=after_seq)
         except StoreError as exc:
             raise ServiceUnavailable(f"cannot read the event log: {exc}") from exc
         return [PublishedEvent(r.seq, r.type, r.at, r.actor, r.data) for r in records]
@@ -2124,6 +2118,18 @@ def _public_data(hall: Hall, stored: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+async def _rendered(audio: Awaitable[bytes | None], what: str) -> bytes:
+    """The screens' voice's WAV, within CALL_AUDIO_TIMEOUT_S; ServiceUnavailable otherwise."""
+    try:
+        async with asyncio.timeout(CALL_AUDIO_TIMEOUT_S):
+            wav = await audio
+    except TimeoutError:
+        wav = None
+    if wav is None:
+        raise ServiceUnavailable(f"{what} could not be rendered now")
+    return wav
+
+
 def _purge_record(at: float, actor: str) -> PurgeRecord:
     """How the log records a purge, from what it did (called in the log's writer thread)."""
     fields = {type_: list(names) for type_, names in PERSONAL_FIELDS.items()}
@@ -2183,15 +2189,6 @@ def _day_of_booking(booking_id: str) -> str:
 def _previous_day(day: str) -> str:
     return date.fromordinal(date.fromisoformat(day).toordinal() - 1).isoformat()
 
-
-# The national scale's words in English (RATING_SCALE has the Chinese).
-RATING_WORDS_EN = {
-    5: "very satisfied",
-    4: "satisfied",
-    3: "fairly satisfied",
-    2: "dissatisfied",
-    1: "very dissatisfied",
-}
 
 WindowCommand = Callable[[Hall, str, str, float, str], list[Event]]
 

@@ -21,7 +21,6 @@ from hall_controller.reports import CjkFont
 from hall_controller.reports import pdf as reports_pdf
 from hall_controller.settings import load_settings
 from hall_controller.web.openapi import openapi_document
-from hall_controller.web.reports import READS_KEY
 
 if TYPE_CHECKING:
     from browser import Screens
@@ -112,17 +111,6 @@ async def test_a_week_covers_seven_days_and_names_the_week(api: Api) -> None:
     days = [r for r in csv.reader(io.StringIO(body.decode("utf-8-sig"))) if r[2] == "issued"]
     per_day = {subject: value for section, subject, _, value in days if section == "days"}
     assert per_day == {f"day:2026-11-{d}": ("3" if d == 28 else "0") for d in range(23, 30)}
-
-
-async def test_a_week_s_day_reads_are_let_go_once_the_report_is_made(api: Api) -> None:
-    await a_short_morning(api)
-    assert api.controller is not None
-    reads = api.controller.runner.app[READS_KEY]
-
-    status, _, _ = await fetch(api, "from=2026-11-23&to=2026-11-29&format=csv")
-
-    assert status == 200
-    assert reads == set()  # seven reads were under way, one at a time; none is left behind
 
 
 @pytest.mark.parametrize(

@@ -105,9 +105,13 @@ def _serving_windows(hall: Hall) -> list[str]:
     ]
 
 
-def _reaches(hall: Hall, windows: list[str]) -> dict[str, dict[str, bool]]:
+def _reaches(
+    hall: Hall, windows: list[str], standing_in: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, dict[str, bool]]:
     """What each of these windows calls from (see `policy.reach`)."""
-    return {w: reach(hall.config, w, hall.standing_in(w)) for w in windows}
+    if standing_in is None:
+        standing_in = {w: hall.standing_in(w) for w in windows}
+    return {w: reach(hall.config, w, standing_in[w]) for w in windows}
 
 
 def _interval(hall: Hall, theme: str, reaches: dict[str, dict[str, bool]]) -> float | None:
@@ -170,7 +174,7 @@ def forecast(hall: Hall, now: float, horizon: int = DEFAULT_HORIZON) -> Forecast
     # What each open window calls from: its themes, the themes it stands in for (同岗替代),
     # and for the personalised-service post every theme's priority line.
     standing_in = {w: hall.standing_in(w) for w in windows}
-    reaches = _reaches(hall, windows)
+    reaches = _reaches(hall, windows, standing_in)
     served = {t for themes in reaches.values() for t in themes}
     book = _head_copy(hall.book, horizon, served, set(windows))
     estimates: dict[str, Estimate] = {}

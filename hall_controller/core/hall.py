@@ -88,6 +88,14 @@ from .policy import Decision, Rule, assess, choose_next, preference_bonuses, upc
 from .queues import QueueBook, QueueEntry
 
 RATING_SCALE = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+# The same five levels in English.
+RATING_SCALE_EN = {
+    5: "very satisfied",
+    4: "satisfied",
+    3: "fairly satisfied",
+    2: "dissatisfied",
+    1: "very dissatisfied",
+}
 # The hall display lists this many of the day's latest no-shows (过号).
 MISSED_KEPT = 12
 # A case number (办件编号) as staff type it: letters, digits and "-", e.g. 44030020261128000123.
@@ -546,22 +554,14 @@ class Hall:
         )
 
     def substitutions(self) -> dict[str, tuple[str, ...]]:
-        """Theme -> the windows standing in for it now (open or busy ones only), for the
-        themes whose own windows are all away and whose similar themes' windows serve them."""
-        result: dict[str, tuple[str, ...]] = {}
-        for theme in self.config.themes:
-            if not theme.similar or not self.unattended(theme.id):
+        """Theme -> the windows standing in for it now (open or busy ones only)."""
+        standing: dict[str, list[str]] = {}
+        for window in self.config.windows:
+            if self.windows[window.id].status in (WindowStatus.CLOSED, WindowStatus.PAUSED):
                 continue
-            standing = tuple(
-                w.id
-                for w in self.config.windows
-                if theme.id not in w.themes
-                and any(other in w.themes for other in theme.similar)
-                and self.windows[w.id].status not in (WindowStatus.CLOSED, WindowStatus.PAUSED)
-            )
-            if standing:
-                result[theme.id] = standing
-        return result
+            for theme in self.standing_in(window.id):
+                standing.setdefault(theme, []).append(window.id)
+        return {theme: tuple(windows) for theme, windows in standing.items()}
 
     def serves(self, window_id: str, ticket: Ticket) -> bool:
         """True when this window may call this waiting ticket now."""
@@ -938,20 +938,10 @@ class Hall:
     def rating_owed(self, window_id: str) -> Ticket | None:
         """The service whose rating this window has not asked for yet (in service, or just
         finished), unless it was rated or a manager waived it; the next call would end it."""
-        window = self.window(window_id)
-        if window.ticket_id is not None:
-            ticket = self.tickets[window.ticket_id]
-            if ticket.status is not TicketStatus.SERVING:
-                return None  # called, not served: there is nothing to rate
-        else:
-            found = self._just_finished(window_id)
-            if found is None:
-                return None
-            ticket = found
-        if (
-            ticket.rating is not None
-            or self.rating_requests.get(window_id) == ticket.id
-            or self.rating_waivers.get(window_id) == ticket.id
+        ticket = self.rateable(window_id)
+        if ticket is None or ticket.id in (
+            self.rating_requests.get(window_id),
+            self.rating_waivers.get(window_id),
         ):
             return None
         return ticket
@@ -1485,13 +1475,7 @@ class Hall:
         ticket = self.tickets[e.ticket_id]
         ticket.status = TicketStatus.FINISHED
         ticket.finished_at = e.at
-        if ticket.started_at is not None:
-            stats = self.service[ticket.theme]
-            stats.count += 1
-            stats.total_s += e.at - ticket.started_at
-        window = self.windows[e.window]
-        window.served += 1
-        self._release(window)
+        self._end_service(ticket, e.window, e.at)
         self._forget_person(ticket)
 
     def _on_no_show(self, e: Any) -> None:
@@ -1520,30 +1504,14 @@ class Hall:
             self.book.remove(ticket.id)
         if e.from_window is not None:
             self._release(self.windows[e.from_window])
-        self._forget_person(ticket)
-        ticket.theme = e.to_theme
-        self._hold_person(ticket)
-        ticket.target_window = e.to_window
-        ticket.status = TicketStatus.WAITING
         ticket.transfers += 1
-        self.book.add(ticket.queue_entry(), e.to_window)
+        self._wait_again(ticket, e.to_theme, e.to_window)
 
     def _on_continued(self, e: Any) -> None:
         ticket = self.tickets[e.ticket_id]
-        if ticket.started_at is not None:
-            stats = self.service[ticket.theme]
-            stats.count += 1
-            stats.total_s += e.at - ticket.started_at
-        window = self.windows[e.window]
-        window.served += 1
-        self._release(window)
-        self._forget_person(ticket)
-        ticket.theme = e.to_theme
-        self._hold_person(ticket)
-        ticket.target_window = e.to_window
-        ticket.status = TicketStatus.WAITING
+        self._end_service(ticket, e.window, e.at)
         ticket.stage += 1
-        self.book.add(ticket.queue_entry(), e.to_window)
+        self._wait_again(ticket, e.to_theme, e.to_window)
 
     def _on_cancelled(self, e: Any) -> None:
         ticket = self.tickets[e.ticket_id]
@@ -1663,6 +1631,25 @@ class Hall:
         booking = self.bookings[e.booking_id]
         booking.status = BookingStatus.MISSED
         booking.closed_at = e.at
+
+    def _end_service(self, ticket: Ticket, window_id: str, at: float) -> None:
+        """A service at this window is over: its time counts for the theme, the window is free."""
+        if ticket.started_at is not None:
+            stats = self.service[ticket.theme]
+            stats.count += 1
+            stats.total_s += at - ticket.started_at
+        window = self.windows[window_id]
+        window.served += 1
+        self._release(window)
+
+    def _wait_again(self, ticket: Ticket, theme: str, window_id: str | None) -> None:
+        """The ticket waits again in `theme` (for one window if given), keeping its arrival."""
+        self._forget_person(ticket)
+        ticket.theme = theme
+        self._hold_person(ticket)
+        ticket.target_window = window_id
+        ticket.status = TicketStatus.WAITING
+        self.book.add(ticket.queue_entry(), window_id)
 
     def _release(self, window: WindowState) -> None:
         window.ticket_id = None

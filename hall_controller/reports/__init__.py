@@ -50,13 +50,14 @@ MEDIA_TYPES: dict[Format, str] = {
 }
 
 
-def render(report: EfficiencyReport, format: Format) -> bytes:
-    """The report in one format (blocking; the PDF takes about a second)."""
+def render(report: EfficiencyReport, format: Format, font: CjkFont | None = None) -> bytes:
+    """The report in one format (blocking; the PDF takes about a second, in `font` or else
+    the first Chinese font installed)."""
     if format == "html":
         return render_html(report)
     if format == "csv":
         return render_csv(report)
-    return render_pdf(report)
+    return render_pdf(report, font)
 
 
 def file_name(report: EfficiencyReport, format: Format) -> str:

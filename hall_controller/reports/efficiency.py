@@ -38,7 +38,7 @@ from hall_controller.core.events import (
     UnknownEventType,
     event_from_data,
 )
-from hall_controller.core.hall import Hall
+from hall_controller.core.hall import RATING_SCALE, RATING_SCALE_EN, Hall
 from hall_controller.core.model import HallConfig, TicketStatus
 
 from .model import Bar, BarChart, KeyFigure, Metric, Row, Section, Series, Table, Value
@@ -49,11 +49,7 @@ NO_CLERK = "(none)"
 SCORES = (5, 4, 3, 2, 1)
 # The national five-level scale (12.2), best first.
 RATING_WORDS: dict[int, tuple[str, str]] = {
-    5: ("非常满意", "Very satisfied"),
-    4: ("满意", "Satisfied"),
-    3: ("基本满意", "Fairly satisfied"),
-    2: ("不满意", "Dissatisfied"),
-    1: ("非常不满意", "Very dissatisfied"),
+    score: (RATING_SCALE[score], RATING_SCALE_EN[score].capitalize()) for score in SCORES
 }
 # The waiting-time histogram: 5-minute bands up to an hour, then one band for longer waits.
 BAND_S = 300
@@ -350,14 +346,19 @@ def build_report(
             one_day(day, records)
     for day in sorted(left):
         one_day(day, ())  # no events stored: the hall was closed, or nobody ran it
-    sections = tuple(s for fold in folds for s in fold.sections())
+    # The figures sort every wait of the period: computed once, for the sections and the report.
+    figures = efficiency.figures()
+    sections = (
+        *efficiency_sections(figures),
+        *(s for fold in extra_sections for s in fold.sections()),
+    )
     return EfficiencyReport(
         hall_id=config.id,
         hall_name_zh=config.name_zh,
         hall_name_en=config.name_en,
         period=period,
         generated_at=local_datetime(generated_at, tz).isoformat(timespec="seconds"),
-        figures=efficiency.figures(),
+        figures=figures,
         sections=sections,
     )
 

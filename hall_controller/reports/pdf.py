@@ -58,8 +58,11 @@ class FontMissing(ReportError):
     """No Chinese font for the PDF; the message names the Debian package to install."""
 
 
-def find_cjk_font(candidates: tuple[CjkFont, ...] = CJK_FONTS) -> CjkFont:
-    """The first Chinese font installed on this box; FontMissing naming the package otherwise."""
+def find_cjk_font(candidates: tuple[CjkFont, ...] | None = None) -> CjkFont:
+    """The first Chinese font installed on this box (of CJK_FONTS unless given); FontMissing
+    naming the package otherwise."""
+    if candidates is None:
+        candidates = CJK_FONTS
     for font in candidates:
         if font.regular.is_file():
             bold = font.bold if font.bold is not None and font.bold.is_file() else None
@@ -81,7 +84,7 @@ def render_pdf(report: EfficiencyReport, font: CjkFont | None = None) -> bytes:
     # on the report command's terminal.
     for name in ("fontTools", "fpdf"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    chosen = find_cjk_font(CJK_FONTS if font is None else (font,))
+    chosen = find_cjk_font(None if font is None else (font,))
     period = report.period
     running = f"{report.hall_name_zh} · 效能评价报告 · {period.label_zh}"
 

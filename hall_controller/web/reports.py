@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 from aiohttp import web
@@ -15,15 +14,17 @@ from hall_controller.reports import (
     MAX_DAYS,
     MEDIA_TYPES,
     FollowUpSection,
+    FontMissing,
     PeriodError,
     ReportError,
     StoredEvent,
     build_report,
     file_name,
+    find_cjk_font,
     range_period,
     render,
 )
-from hall_controller.services import HallService, PublishedEvent, ServiceUnavailable
+from hall_controller.services import ServiceUnavailable
 
 from .access import ACCESS_KEY, allow
 from .context import service_of
@@ -34,11 +35,6 @@ _PARAMETERS = ("from", "to", "format")
 # One report is made at a time: a month's replay and a PDF take seconds of a small box's CPU,
 # and a second press of the button should wait rather than double the load on the hall.
 REPORTING_KEY: web.AppKey[asyncio.Lock] = web.AppKey("reporting", asyncio.Lock)
-# A day's events are read in well under a second; past this the log is in trouble.
-DAY_READ_TIMEOUT_S = 60.0
-# The day reads under way (tasks on the loop, each handed to a report's worker thread): kept
-# here so that none is dropped before it ends, and cancelled when the server stops.
-READS_KEY: web.AppKey[set[asyncio.Task[list[PublishedEvent]]]] = web.AppKey("report_reads")
 
 
 class ReportUnavailable(ServiceUnavailable):
@@ -72,11 +68,14 @@ async def efficiency_report(request: web.Request) -> web.StreamResponse:
         period = range_period(first, query.get("to"))
     except PeriodError as exc:
         raise BadRequest(exc.message, field=exc.field) from None
+    try:
+        # Before the replay: a box without the font says so at once, not after a year's days.
+        font = find_cjk_font() if fmt == "pdf" else None
+    except FontMissing as exc:
+        raise ReportUnavailable(str(exc)) from exc
     service = service_of(request)
     accounts = request.app[ACCESS_KEY].settings.accounts
     names = {a.id: (a.name_zh, a.name_en) for a in accounts}
-    loop = asyncio.get_running_loop()
-    reads = request.app[READS_KEY]
     # The service holds every day's follow-ups: callbacks and closes after the period count.
     followups = FollowUpSection(
         service.config,
@@ -85,12 +84,10 @@ async def efficiency_report(request: web.Request) -> web.StreamResponse:
     )
 
     def days() -> Iterator[tuple[str, Sequence[StoredEvent]]]:
-        # In the report's worker thread: each day is read through the service (off the loop,
-        # from the running log) as the replay reaches it, so a long period is never held whole.
+        # In the report's worker thread: each day is read from the running log as the replay
+        # reaches it, so a long period is never held whole.
         for day in period.days:
-            reading: Future[list[PublishedEvent]] = Future()
-            loop.call_soon_threadsafe(_read_day, service, day, reading, reads)
-            yield day, reading.result(timeout=DAY_READ_TIMEOUT_S)
+            yield day, service.day_events_now(day, 0)
 
     async with request.app[REPORTING_KEY]:
         try:
@@ -103,8 +100,8 @@ async def efficiency_report(request: web.Request) -> web.StreamResponse:
                 staff_names=names,
                 extra_sections=[followups],
             )
-            body = await asyncio.to_thread(render, report, fmt)
-        except ReportError as exc:  # FontMissing among them
+            body = await asyncio.to_thread(render, report, fmt, font)
+        except ReportError as exc:
             raise ReportUnavailable(str(exc)) from exc
     disposition = "inline" if fmt == "html" else "attachment"
     return web.Response(
@@ -118,44 +115,9 @@ async def efficiency_report(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _read_day(
-    service: HallService,
-    day: str,
-    into: Future[list[PublishedEvent]],
-    reads: set[asyncio.Task[list[PublishedEvent]]],
-) -> None:
-    """On the loop: read one day's events in a named task and hand them to a worker thread."""
-
-    def hand_over(task: asyncio.Task[list[PublishedEvent]]) -> None:
-        reads.discard(task)
-        if task.cancelled():
-            into.cancel()
-        elif (error := task.exception()) is not None:
-            into.set_exception(error)
-        else:
-            into.set_result(task.result())
-
-    task = asyncio.get_running_loop().create_task(
-        service.day_events(day, 0), name=f"report-read-{day}"
-    )
-    reads.add(task)
-    task.add_done_callback(hand_over)
-
-
-async def _stop_reads(app: web.Application) -> None:
-    """Cancel the day reads still under way (their reports fail; the server is stopping)."""
-    under_way = app[READS_KEY]
-    reads = list(under_way)
-    for task in reads:
-        task.cancel()
-    await asyncio.gather(*reads, return_exceptions=True)
-
-
 def add_routes(app: web.Application) -> None:
     """Add the report's route to the application."""
     app[REPORTING_KEY] = asyncio.Lock()
-    app[READS_KEY] = set()
-    app.on_cleanup.append(_stop_reads)
     app.router.add_get("/api/v1/reports/efficiency", efficiency_report)
 
 
