@@ -481,11 +481,6 @@ class AccessControl:
         await self._end(session, "signed out")
         return True
 
-    def is_kiosk_session(self, token: str) -> bool:
-        """Whether this session is a kiosk's (its cookie outlives the browser)."""
-        session = self._sessions.get(_session_hash(token))
-        return session is not None and session.role == "kiosk"
-
     # ----------------------------------------------------------------- internals
 
     def _principal(self, session: Session) -> Principal:

@@ -21,7 +21,7 @@ import structlog
 from aiohttp import web
 
 from hall_controller.access import SESSIONS_FILE, AccessControl
-from hall_controller.core.events import PERSONAL_FIELDS, Event, event_data
+from hall_controller.core.events import PERSONAL_FIELDS, STAFF_ONLY_FIELDS, Event, event_data
 from hall_controller.core.hall import Hall
 from hall_controller.device_port import HubDeviceBench, HubKioskDevices, ServiceHallPort
 from hall_controller.devices.announcer import ScreenVoice
@@ -101,10 +101,8 @@ class CityStream:
             for name in PERSONAL_FIELDS.get(event.type_name, ()):
                 data.pop(name, None)
             data.pop("candidates", None)
-            # A follow-up's notes are a manager's free text about an applicant's complaint, and a
-            # case number leads to the applicant's file: they stay in the hall.
-            data.pop("note", None)
-            data.pop("case_number", None)
+            for name in STAFF_ONLY_FIELDS:
+                data.pop(name, None)
             self._batch.append(
                 {"type": event.type_name, "at": event.at, "actor": event.actor, "data": data}
             )

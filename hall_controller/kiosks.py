@@ -168,16 +168,21 @@ class KioskService:
         kiosk: Kiosk,
         key: str | None,
         work: Callable[[], Awaitable[dict[str, Any]]],
+        *,
+        gives_number: bool = True,
     ) -> dict[str, Any]:
-        """Run one kiosk ticket request in a task of its own, shared by retries with its key."""
+        """Run one kiosk request in a task of its own, shared by retries with its key; one that
+        `gives_number` is refused during an emergency."""
         if key is not None:
             earlier = self._issues.get(key)
             if earlier is not None:
                 return await asyncio.shield(earlier)
         if self._closing:
             raise ServiceUnavailable("the controller is stopping: take the ticket in a moment")
-        # Refused before a card token is spent or a printer asked (the hall refuses it anyway).
-        self.service.current().check_issuing()
+        if gives_number:
+            # Refused before a card token is spent or a printer asked (the hall refuses it
+            # anyway); a booking for later gives no number now and goes on.
+            self.service.current().check_issuing()
 
         async def run() -> dict[str, Any]:
             return await work()
@@ -365,7 +370,10 @@ class KioskService:
         printed, or the code shown on the screen when it cannot be (the booking stands)."""
         kiosk = self.kiosk(kiosk_id)
         return await self._run_job(
-            kiosk, key, lambda: self._book_slot(kiosk, theme, slot_at, card, actor)
+            kiosk,
+            key,
+            lambda: self._book_slot(kiosk, theme, slot_at, card, actor),
+            gives_number=False,
         )
 
     async def _book_slot(

@@ -391,3 +391,18 @@ async def test_a_full_theme_s_slot_is_booked_its_slip_printed_scanned_and_checke
         printer.jobs[-1].data, printer.encoding, chinese_at_start=printer.chinese_at_start
     )
     assert ticket.line("A003").width >= 4
+
+
+async def test_during_an_emergency_a_kiosk_gives_no_number_but_still_books_a_later_slot(
+    api: Api,
+) -> None:
+    await api.post("/api/v1/emergency", {"message": "消防演练", "drill": True})
+
+    refused = await api.error("POST", "/api/v1/kiosks/k1/tickets", 409, {"theme": "construction"})
+    assert refused["code"] == "emergency"
+    booked = await api.post(
+        "/api/v1/kiosks/k1/appointments",
+        {"theme": "construction", "slot": TOMORROW_NINE},
+        expect=201,
+    )
+    assert booked["appointment"]["status"] == "booked"  # as POST /api/v1/appointments would

@@ -476,6 +476,9 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "TicketReserved": ("person_hash",),
     "AppointmentBooked": ("code", "person_hash"),
 }
+# Staff's free text about an applicant (a follow-up's notes) and the case number that leads to
+# the applicant's file: in the audit trail, never on public screens or beyond the hall.
+STAFF_ONLY_FIELDS = ("note", "case_number")
 
 
 # What the audit trail records of who signs in (HallService.record_access).

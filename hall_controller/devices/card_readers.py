@@ -389,7 +389,6 @@ class PcscCardReader(_CardReader):
             response = await self._command(apdu)
             status = response[-2:]
             shown = f"SW {status.hex(' ').upper()}"
-            self.health.last_frame_in = shown
             # The answer's data may be personal: the console keeps its status word only.
             self.health.recent_in.append(FrameSeen(self.context.clock(), shown, "status word"))
             if status != _SW_OK:

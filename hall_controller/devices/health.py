@@ -28,8 +28,20 @@ class FrameSeen:
     """One frame in or out as the technician console shows it: when, hex (or text), a note."""
 
     at: float  # wall-clock seconds
-    frame: str  # annotated hex of the first bytes, or the text of a message (MQTT, a lamp)
-    note: str | None  # what it was, when the adapter says ("test: 测试 TEST"), or its length
+    # The frame as it went (bytes), or the text of a message (MQTT, a lamp): drawn for the
+    # console only when it is looked at, not for every frame that passes.
+    raw: bytes | str
+    said: str | None = None  # what it was, when the adapter says ("test: 测试 TEST")
+
+    @property
+    def frame(self) -> str:
+        """Annotated hex of the first bytes, or the message's text."""
+        return _shown(self.raw)
+
+    @property
+    def note(self) -> str | None:
+        """What the adapter said it was, else its length and any readable ASCII in it."""
+        return self.said or _note(self.raw)
 
     def view(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -54,8 +66,6 @@ class DeviceHealth:
     errors: int = 0
     reconnects: int = 0
     last_error: str | None = None
-    last_frame_in: str | None = None
-    last_frame_out: str | None = None
     # Wall-clock seconds for the frames sent (frames in come with their own time).
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
     recent_in: deque[FrameSeen] = field(
@@ -70,14 +80,22 @@ class DeviceHealth:
         self.last_seen = at
         self.frames_in += 1
         if frame is not None:
-            self.last_frame_in = _shown(frame)
-            self.recent_in.append(FrameSeen(at, self.last_frame_in, note or _note(frame)))
+            self.recent_in.append(FrameSeen(at, frame, note))
 
     def sent(self, frame: bytes | str, note: str | None = None) -> None:
         """Count one frame written to the device."""
         self.frames_out += 1
-        self.last_frame_out = _shown(frame)
-        self.recent_out.append(FrameSeen(self.clock(), self.last_frame_out, note or _note(frame)))
+        self.recent_out.append(FrameSeen(self.clock(), frame, note))
+
+    @property
+    def last_frame_in(self) -> str | None:
+        """The latest frame from the device, as the console shows it."""
+        return self.recent_in[-1].frame if self.recent_in else None
+
+    @property
+    def last_frame_out(self) -> str | None:
+        """The latest frame written to the device, as the console shows it."""
+        return self.recent_out[-1].frame if self.recent_out else None
 
     def error(self, message: str) -> None:
         """Count one error (bad frame, refused write) and keep its message."""

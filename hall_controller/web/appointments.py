@@ -129,14 +129,13 @@ async def book(request: web.Request) -> web.Response:
         reply = await service.book_appointments([booking], actor=actor, key=key)
     except BookingsRefused as refused:
         problem = refused.problems[0]
-        field = "id_number" if problem.field == "id_number" else problem.field
         status = 409 if problem.conflict else 422
         return json_response(
             {
                 "error": {
                     "code": "conflict" if problem.conflict else "invalid",
                     "message": problem.message,
-                    "details": {"field": field},
+                    "details": {"field": problem.field},
                 }
             },
             status,

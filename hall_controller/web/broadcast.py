@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import structlog
 
+from hall_controller.core.events import STAFF_ONLY_FIELDS
 from hall_controller.services import HallService, PublishedEvent
 
 log = structlog.get_logger("hall_controller.web")
@@ -38,7 +39,7 @@ STAFF_ONLY_EVENTS = frozenset(
         "PersonalDataPurged",
     }
 )
-PRIVATE_FIELDS = frozenset({"reason", "note", "previous", "changes", "account", "case_number"})
+PRIVATE_FIELDS = frozenset({"reason", "previous", "changes", "account", *STAFF_ONLY_FIELDS})
 
 
 def dumps(value: Any) -> bytes:
