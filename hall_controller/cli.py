@@ -121,6 +121,15 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port to listen on, 0 for any free one")
 
 
+def _data_dir(args: argparse.Namespace, settings: Settings) -> Path:
+    """The data directory a command works in: --data-dir, else the hall's default one (the
+    demo's for the demo config)."""
+    from hall_controller.app import default_data_dir
+
+    given: Path | None = args.data_dir
+    return given or default_data_dir("demo" if args.config == DEMO_CONFIG else settings.hall.id)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -311,8 +320,8 @@ async def _with_demo_devices(
 
 def _purge(args: argparse.Namespace) -> int:
     """Purge what is due from a stopped hall's event log, and say what went."""
-    from hall_controller.app import EVENT_LOG_FILE, StartupError, default_data_dir, open_hall
-    from hall_controller.retention import RetentionKeeper
+    from hall_controller.app import EVENT_LOG_FILE, StartupError, open_hall
+    from hall_controller.retention import due_before
     from hall_controller.services import ServiceError
     from hall_controller.settings import ConfigError, format_issues, load_settings
     from hall_controller.store import StoreLockedError
@@ -322,9 +331,7 @@ def _purge(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(format_issues(exc), file=sys.stderr)
         return 1
-    data_dir = args.data_dir or default_data_dir(
-        "demo" if args.config == DEMO_CONFIG else settings.hall.id
-    )
+    data_dir = _data_dir(args, settings)
     if not (data_dir / EVENT_LOG_FILE).is_file():
         print(f"no event log in {data_dir}: give the hall's --data-dir", file=sys.stderr)
         return 1
@@ -343,7 +350,7 @@ def _purge(args: argparse.Namespace) -> int:
     keep_s = settings.retention.personal_data_s
     kept = f"{keep_s / 86400:g} days after its day" if keep_s else "until the end of its day"
     try:
-        before = RetentionKeeper(service, keep_s=keep_s).due_before()
+        before = due_before(service, keep_s)
         purged = service.purge_personal_data_now(
             before, actor="technician:cli", dry_run=args.dry_run
         )
@@ -374,7 +381,7 @@ def _simulate(args: argparse.Namespace) -> int:
     """Simulated devices and a console, against a controller already running on this box."""
     import structlog
 
-    from hall_controller.app import default_data_dir, run_event_loop
+    from hall_controller.app import run_event_loop
     from hall_controller.settings import ConfigError, format_issues, load_settings
 
     log = structlog.get_logger("hall_controller.cli")
@@ -386,9 +393,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if not settings.devices:
         print(f"{args.config}: lists no [[devices]] to simulate", file=sys.stderr)
         return 1
-    data_dir = args.data_dir or default_data_dir(
-        "demo" if args.config == DEMO_CONFIG else settings.hall.id
-    )
+    data_dir = _data_dir(args, settings)
     log.info("simulating", devices=len(settings.devices), data_dir=str(data_dir))
     return run_event_loop(_simulate_main(settings, data_dir, args.auto, args.speed))
 
@@ -442,7 +447,7 @@ def _report(args: argparse.Namespace) -> int:
     import time
     from zoneinfo import ZoneInfo
 
-    from hall_controller.app import EVENT_LOG_FILE, default_data_dir
+    from hall_controller.app import EVENT_LOG_FILE
     from hall_controller.core.calendar import business_day
     from hall_controller.core.followups import FOLLOWUP_EVENT_NAMES
     from hall_controller.reports import (
@@ -485,9 +490,7 @@ def _report(args: argparse.Namespace) -> int:
     except PeriodError as exc:
         print(f"report: {exc.message}", file=sys.stderr)
         return 2
-    data_dir = args.data_dir or default_data_dir(
-        "demo" if args.config == DEMO_CONFIG else settings.hall.id
-    )
+    data_dir = _data_dir(args, settings)
     names = {a.id: (a.name_zh, a.name_en) for a in settings.access.accounts}
     progress = _Progress(sys.stderr)
     now = time.time()

@@ -24,6 +24,8 @@ def redact(text: str) -> str:
     return _ID_NUMBER.sub(lambda m: (m.group(1) or "") + "*" * 8 + (m.group(2) or "*" * 7), text)
 
 
+# Ints below this have fewer than 17 digits: not an ID number's (17 digits and a check digit).
+_SHORTEST_ID = 10**16
 # Left as they are: the renderer formats the exception, and structlog's own bookkeeping.
 _RAW = frozenset({"exc_info", "_record", "_from_structlog"})
 
@@ -35,6 +37,8 @@ def _redact_personal_data(
     for key, value in list(event_dict.items()):
         if isinstance(value, str):
             event_dict[key] = redact(value)
+        elif isinstance(value, int) and -_SHORTEST_ID < value < _SHORTEST_ID:
+            pass  # a count, a port, a seq: too short to be an ID number (the common case)
         elif value is not None and not isinstance(value, bool | float) and key not in _RAW:
             # A dict, a list, an exception or an 18-digit int renders its text as it is: one
             # that holds an ID number is logged as that text, masked.

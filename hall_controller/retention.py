@@ -26,6 +26,13 @@ log = structlog.get_logger(__name__)
 CHECK_EVERY_S = 600.0
 
 
+def due_before(service: HallService, keep_s: float, now: float | None = None) -> str:
+    """The first business day whose personal data is still kept: every day before it ended
+    at least `keep_s` ago and is due."""
+    at = service.now() if now is None else now
+    return business_day(at - keep_s, service.tz, service.config.day_rollover)
+
+
 class RetentionKeeper:
     """Purges personal data as it falls due, in the background of a running hall."""
 
@@ -43,11 +50,8 @@ class RetentionKeeper:
         self._task: asyncio.Task[None] | None = None
 
     def due_before(self, now: float | None = None) -> str:
-        """The first business day whose personal data is still kept: every day before it
-        ended at least `keep_s` ago and is due."""
-        at = self.service.now() if now is None else now
-        service = self.service
-        return business_day(at - self.keep_s, service.tz, service.config.day_rollover)
+        """The first business day whose personal data is still kept (see `due_before`)."""
+        return due_before(self.service, self.keep_s, now)
 
     async def start(self) -> None:
         """Check at once, then at every rollover and every `check_every_s`."""

@@ -884,26 +884,25 @@ class ScreenVoice:
 
     async def call_wav(self, number: str, window: str) -> bytes | None:
         """The spoken call as WAV bytes; None when espeak-ng cannot render it here."""
-        self._thread.start()
         call = Announcement(number, window, "", "", recall=False)
         (spoken,) = wording.texts(call, self.settings)
         part = SpeechPart("zh", spoken.text, self.voice, self.rate)
-        try:
-            return await self._thread.call(lambda: self.cache.get(part)[0].read_bytes(), 20.0)
-        except (TransportError, OSError) as exc:
-            log.warning("screen_voice_failed", ticket=number, window=window, error=str(exc))
-            return None
+        return await self._wav(part, ticket=number, window=window)
 
     async def emergency_wav(self, message: str, drill: bool) -> bytes | None:
         """The emergency's message as the speakers say it ("紧急通知：..."), as WAV bytes; None
         when espeak-ng cannot render it here."""
-        self._thread.start()
         spoken = emergency.spoken(message, drill, self.settings.languages)
         part = SpeechPart(spoken.language, spoken.text, self.voice, self.rate)
+        return await self._wav(part, emergency=True, drill=drill)
+
+    async def _wav(self, part: SpeechPart, **what: object) -> bytes | None:
+        """`part` rendered in the audio thread (or from the cache); None, logged, on failure."""
+        self._thread.start()
         try:
             return await self._thread.call(lambda: self.cache.get(part)[0].read_bytes(), 20.0)
         except (TransportError, OSError) as exc:
-            log.warning("screen_voice_failed", emergency=True, drill=drill, error=str(exc))
+            log.warning("screen_voice_failed", error=str(exc), **what)
             return None
 
     async def close(self) -> None:
