@@ -372,6 +372,10 @@ async def window_call(request: web.Request) -> web.Response:
     return _reply(reply)
 
 
+# The window actions that take a reason: pause needs one; a manager gives one for the others.
+_WITH_REASON = ("pause", "hold", "open", "close", "resume")
+
+
 @allow("staff", "manager")
 async def window_action(request: web.Request) -> web.Response:
     """recall / start / finish / no-show / hold / pause / resume / open / close."""
@@ -381,7 +385,7 @@ async def window_action(request: web.Request) -> web.Response:
     if action not in WINDOW_ACTIONS:
         options = ("call", *WINDOW_ACTIONS)
         raise BadRequest(f'no window action "{action}"{did_you_mean(action, options)}', status=404)
-    body = await json_object(request, ("reason",) if action in ("pause", "hold") else ())
+    body = await json_object(request, ("reason",) if action in _WITH_REASON else ())
     reason = optional_str(body, "reason")
     if action == "pause" and not reason:
         raise BadRequest("a pause needs a reason (break, meeting, ...)", field="reason")

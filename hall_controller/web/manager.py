@@ -48,8 +48,6 @@ POLICY_FIELDS = (
     "recall_limit",
     "max_wait_s",
 )
-# The window actions whose reason the tablet sends, on top of pause (which always has one).
-REASONED_WINDOW_ACTIONS = ("open", "close", "resume")
 
 
 def _reply(reply: Reply) -> web.Response:
@@ -71,20 +69,6 @@ def _reason(body: dict[str, Any]) -> str:
 async def get_overview(request: web.Request) -> web.Response:
     """Every window with its current ticket and clerk, every theme's line and oldest wait."""
     return json_response(request.app[WATCH_KEY].overview())
-
-
-@allow("staff", "manager")
-async def window_with_reason(request: web.Request) -> web.Response:
-    """Open, close or resume a window, with an optional reason (a manager's is audited)."""
-    key = idempotency_key(request)
-    actor = actor_of(request)
-    action = request.path.rsplit("/", 1)[-1]
-    body = await json_object(request, ("reason",))
-    reason = optional_str(body, "reason", max_len=REASON_MAX)
-    reply = await service_of(request).window_action(
-        request.match_info["window"], action, actor=actor, reason=reason, key=key
-    )
-    return _reply(reply)
 
 
 # ----------------------------------------------------------------- tickets
@@ -170,8 +154,6 @@ def add_routes(app: web.Application) -> None:
     app[WATCH_KEY] = HallWatch(app[SERVICE_KEY])
     app.router.add_get("/manager", allow("manager")(page("manager.html")))
     app.router.add_get("/api/v1/overview", get_overview)
-    for action in REASONED_WINDOW_ACTIONS:
-        app.router.add_post(f"/api/v1/windows/{{window}}/{action}", window_with_reason)
     app.router.add_post("/api/v1/tickets/{ticket}/prioritise", prioritise)
     app.router.add_get("/api/v1/policy", get_policy)
     app.router.add_put("/api/v1/policy", put_policy)
@@ -285,7 +267,6 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "alerts": {"type": "integer", "description": "alerts not yet acknowledged"},
         }
     ),
-    "WindowReasonRequest": _obj({"reason": _STR}, required=[]),
     "PrioritiseRequest": _obj(
         {
             "priority": {
@@ -383,11 +364,6 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
 _WINDOW = _path_param("window", "window id")
 _TICKET = _path_param("ticket", "ticket id (20261128-A012) or today's number (A012)")
 _WINDOW_OK = {"200": _json(_ref("WindowResult"), "The window (and its ticket) afterwards")}
-_WINDOW_SUMMARIES = {
-    "open": "Open a closed window; a manager gives the reason",
-    "close": "Close an idle or paused window; a manager gives the reason",
-    "resume": "Resume a paused window; a manager gives the reason",
-}
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/manager": {"get": _html("The manager tablet (大厅管理)")},
@@ -396,12 +372,6 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "The live hall: every window and its ticket, every theme's line",
             "responses": {"200": _json(_ref("Overview"), "The hall now")},
         }
-    },
-    **{
-        f"/api/v1/windows/{{window}}/{action}": {
-            "post": _write(summary, "WindowReasonRequest", _WINDOW_OK, [_WINDOW])
-        }
-        for action, summary in _WINDOW_SUMMARIES.items()
     },
     "/api/v1/tickets/{ticket}/prioritise": {
         "post": _write(

@@ -296,6 +296,8 @@ SCHEMAS: dict[str, Any] = {
     ),
     "ReasonRequest": _obj({"reason": _STR}, required=[]),
     "PauseRequest": _obj({"reason": _STR}, required=["reason"]),
+    # Open, close, resume: the reason is optional (a clerk need not give one; the tablet does).
+    "WindowReasonRequest": _obj({"reason": _STR}, required=[]),
     "TransferRequest": _obj({"theme": _NSTR, "window": _NSTR, "reason": _STR}, required=[]),
     "RatingRequest": _obj(
         {
@@ -481,9 +483,12 @@ def openapi_document() -> dict[str, Any]:
         "no-show": ("The called applicant did not come (过号)", None),
         "hold": ("Set the current ticket aside; the window is free again", "ReasonRequest"),
         "pause": ("Pause the window with a reason", "PauseRequest"),
-        "resume": ("Resume a paused window", None),
-        "open": ("Open a closed window", None),
-        "close": ("Close an idle or paused window", None),
+        "resume": ("Resume a paused window; a manager gives the reason", "WindowReasonRequest"),
+        "open": ("Open a closed window; a manager gives the reason", "WindowReasonRequest"),
+        "close": (
+            "Close an idle or paused window; a manager gives the reason",
+            "WindowReasonRequest",
+        ),
     }
     paths: dict[str, Any] = {
         "/healthz": {
