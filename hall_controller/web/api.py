@@ -23,7 +23,6 @@ from hall_controller.services import (
     WINDOW_ACTIONS,
     HallService,
     IdempotencyKeyReused,
-    Reply,
     ServiceError,
     ServiceUnavailable,
 )
@@ -31,7 +30,15 @@ from hall_controller.web.broadcast import ScreenBroadcast, sse_frame
 from hall_controller.web.metrics import render_metrics
 
 from .access import ACCESS_KEY, access_middleware, allow, principal_of, require_role
-from .context import KIOSKS_KEY, SERVICE_KEY, json_response, query_day, service_of
+from .context import (
+    KIOSKS_KEY,
+    SERVICE_KEY,
+    json_response,
+    query_day,
+    query_int,
+    reply_response,
+    service_of,
+)
 from .openapi import openapi_document, screen_route_modules
 from .pages import UI_DIR, UI_DIR_KEY, page
 from .validation import (
@@ -67,12 +74,6 @@ def error_response(status: int, code: str, message: str, **details: Any) -> web.
     return json_response(
         {"error": {"code": code, "message": message, "details": details}}, status=status
     )
-
-
-def _reply(reply: Reply) -> web.Response:
-    if reply.status == 204:
-        return web.Response(status=204)
-    return json_response(reply.body, status=reply.status)
 
 
 _DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
@@ -234,15 +235,6 @@ async def get_ticket(request: web.Request) -> web.Response:
     return json_response(service_of(request).ticket_view(request.match_info["ticket"]))
 
 
-def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}", field=name)
-    return int(raw)
-
-
 _AUDIT_PARAMETERS = ("day", "ticket", "after", "limit")
 _TICKET = re.compile(r"^(\d{8}-)?[A-Za-z]{1,2}\d{3,6}$")
 
@@ -263,8 +255,8 @@ async def get_audit(request: web.Request) -> web.Response:
     body = await service_of(request).audit_view(
         day=day,
         ticket=ticket,
-        after=_query_int(request, "after", 0, 0, 2**62),
-        limit=_query_int(request, "limit", 200, 1, 1000),
+        after=query_int(request, "after", 0, 0, 2**62),
+        limit=query_int(request, "limit", 200, 1, 1000),
     )
     return json_response(body)
 
@@ -296,7 +288,7 @@ async def issue_ticket(request: web.Request) -> web.Response:
     register = request.app.get(CONTACTS_KEY)
     if contact is not None and register is not None and reply.status == 201:
         register(reply.body["id"], contact)
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @allow("staff", "manager")
@@ -337,7 +329,7 @@ async def ticket_action(request: web.Request) -> web.Response:
     else:
         actions = ("cancel", "transfer", "return", "rating")
         raise BadRequest(f'no ticket action "{action}"{did_you_mean(action, actions)}', status=404)
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @allow("kiosk", "manager")
@@ -369,7 +361,7 @@ async def window_call(request: web.Request) -> web.Response:
         actor=actor,
         key=key,
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 # The window actions that take a reason: pause needs one; a manager gives one for the others.
@@ -392,7 +384,7 @@ async def window_action(request: web.Request) -> web.Response:
     reply = await service_of(request).window_action(
         request.match_info["window"], action, actor=actor, reason=reason, key=key
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 # ----------------------------------------------------------------- live events

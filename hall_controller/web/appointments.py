@@ -20,7 +20,14 @@ from hall_controller.core.errors import DomainError
 from hall_controller.services import HallService, ServiceError
 
 from .access import allow
-from .context import SERVICE_KEY, json_response, kiosks_of, query_day, service_of
+from .context import (
+    SERVICE_KEY,
+    json_response,
+    kiosks_of,
+    only_parameters,
+    query_day,
+    service_of,
+)
 from .openapi import SCHEMAS, _errors, _json, _obj, _path_param, _ref, _write
 from .validation import (
     BadRequest,
@@ -146,9 +153,7 @@ async def book(request: web.Request) -> web.Response:
 @allow("manager", "staff")
 async def list_appointments(request: web.Request) -> web.Response:
     """A business day's bookings (?day=YYYY-MM-DD; today by default), earliest slot first."""
-    for name in request.query:
-        if name != "day":
-            raise BadRequest(f'unknown parameter "{name}"{did_you_mean(name, ["day"])}', field=name)
+    only_parameters(request, ("day",))
     return json_response(await service_of(request).appointments_view(query_day(request)))
 
 

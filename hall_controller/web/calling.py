@@ -7,15 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from hall_controller.services import Reply
-
 from .access import allow, principal_of
-from .context import json_response, service_of
+from .context import json_response, only_parameters, query_int, reply_response, service_of
 from .openapi import _errors, _json, _obj, _path_param, _ref, _write
 from .validation import (
     BadRequest,
     actor_of,
-    did_you_mean,
     idempotency_key,
     json_object,
     optional_str,
@@ -25,16 +22,6 @@ from .validation import (
 EMERGENCY_MESSAGE_MAX = 200
 NEXT_DEFAULT = 5
 NEXT_MAX = 20
-
-
-def _reply(reply: Reply) -> web.Response:
-    return json_response(reply.body, reply.status)
-
-
-def _only_parameters(request: web.Request, names: tuple[str, ...]) -> None:
-    for name in request.query:
-        if name not in names:
-            raise BadRequest(f'unknown parameter "{name}"{did_you_mean(name, names)}', field=name)
 
 
 # ----------------------------------------------------------------- the emergency
@@ -62,7 +49,7 @@ async def start_emergency(request: web.Request) -> web.Response:
     if not isinstance(drill, bool):
         raise BadRequest("drill must be true or false", field="drill")
     reply = await service_of(request).start_emergency(message, drill, actor=actor, key=key)
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @allow("manager")
@@ -71,7 +58,7 @@ async def end_emergency(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     actor = actor_of(request)
     await json_object(request, ())
-    return _reply(await service_of(request).end_emergency(actor=actor, key=key))
+    return reply_response(await service_of(request).end_emergency(actor=actor, key=key))
 
 
 # ----------------------------------------------------------------- the hall display
@@ -86,7 +73,7 @@ async def get_display(request: web.Request) -> web.Response:
 @allow("public")
 async def call_audio(request: web.Request) -> web.Response:
     """A call made today, ?ticket=A012&window=3, spoken by the edge box, as a WAV."""
-    _only_parameters(request, ("ticket", "window"))
+    only_parameters(request, ("ticket", "window"))
     ticket = request.query.get("ticket", "")
     window = request.query.get("window", "")
     if not ticket or len(ticket) > 32:
@@ -103,7 +90,7 @@ async def call_audio(request: web.Request) -> web.Response:
 @allow("public")
 async def emergency_audio(request: web.Request) -> web.Response:
     """The declared emergency's message spoken by the edge box, as a WAV (404: none)."""
-    _only_parameters(request, ())
+    only_parameters(request, ())
     audio = await service_of(request).emergency_audio()
     # The message may change with the next emergency: a display asks again each time.
     return web.Response(body=audio, content_type="audio/wav", headers={"Cache-Control": "no-store"})
@@ -115,13 +102,8 @@ async def emergency_audio(request: web.Request) -> web.Response:
 @allow("staff", "manager")
 async def next_tickets(request: web.Request) -> web.Response:
     """The next tickets this window would get, in the policy's order with each one's rule."""
-    _only_parameters(request, ("count",))
-    raw = request.query.get("count")
-    count = NEXT_DEFAULT
-    if raw is not None:
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= NEXT_MAX:
-            raise BadRequest(f"count must be an integer from 1 to {NEXT_MAX}", field="count")
-        count = int(raw)
+    only_parameters(request, ("count",))
+    count = query_int(request, "count", NEXT_DEFAULT, 1, NEXT_MAX)
     return json_response(service_of(request).next_view(request.match_info["window"], count))
 
 
@@ -140,7 +122,7 @@ async def request_rating(request: web.Request) -> web.Response:
     reply = await service_of(request).request_rating(
         request.match_info["window"], actor=actor, key=key
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @allow("staff", "manager")
@@ -158,7 +140,7 @@ async def continue_visit(request: web.Request) -> web.Response:
         actor=actor,
         key=key,
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 def add_routes(app: web.Application) -> None:

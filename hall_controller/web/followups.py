@@ -10,10 +10,9 @@ from aiohttp import web
 
 from hall_controller.core.followups import NOTE_MAX
 from hall_controller.core.hall import CASE_NUMBER
-from hall_controller.services import Reply
 
 from .access import allow
-from .context import json_response, service_of
+from .context import json_response, only_parameters, query_int, reply_response, service_of
 from .openapi import _NINT, _NSTR, _STR, _TIME, _errors, _json, _obj, _path_param, _ref, _write
 from .validation import (
     BadRequest,
@@ -31,10 +30,6 @@ _STATUSES = ("open", "closed", "all")
 _SCORE_WORDS = "1 (非常不满意) to 5 (非常满意)"
 
 
-def _reply(reply: Reply) -> web.Response:
-    return json_response(reply.body, reply.status)
-
-
 def _note(body: dict[str, Any], *, required: bool) -> str:
     note = optional_str(body, "note", max_len=NOTE_MAX) or ""
     if required and not note:
@@ -48,20 +43,12 @@ def _note(body: dict[str, Any], *, required: bool) -> str:
 @allow("manager")
 async def list_followups(request: web.Request) -> web.Response:
     """Poor ratings' follow-ups, open ones first (?status=open|closed|all, ?limit=)."""
-    for name in request.query:
-        if name not in ("status", "limit"):
-            hint = did_you_mean(name, ("status", "limit"))
-            raise BadRequest(f'unknown parameter "{name}"{hint}', field=name)
+    only_parameters(request, ("status", "limit"))
     status = request.query.get("status", "all")
     if status not in _STATUSES:
         hint = did_you_mean(status, _STATUSES)
         raise BadRequest(f"status must be one of {', '.join(_STATUSES)}{hint}", field="status")
-    raw = request.query.get("limit")
-    limit = LIST_DEFAULT
-    if raw is not None:
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX:
-            raise BadRequest(f"limit must be an integer from 1 to {LIST_MAX}", field="limit")
-        limit = int(raw)
+    limit = query_int(request, "limit", LIST_DEFAULT, 1, LIST_MAX)
     views = service_of(request).followups_view(None if status == "all" else status, limit)
     return json_response(views)
 
@@ -81,7 +68,7 @@ async def followup_callback(request: web.Request) -> web.Response:
     reply = await service_of(request).followup_call_back(
         request.match_info["followup"], _note(body, required=True), actor=actor, key=key
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @allow("manager")
@@ -101,7 +88,7 @@ async def followup_close(request: web.Request) -> web.Response:
         actor=actor,
         key=key,
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @allow("manager")
@@ -117,7 +104,7 @@ async def followup_rating(request: web.Request) -> web.Response:
     reply = await service_of(request).followup_rerate(
         request.match_info["followup"], score, _note(body, required=False), actor=actor, key=key
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 # ----------------------------------------------------------------- a window's service
@@ -145,7 +132,7 @@ async def case_number(request: web.Request) -> web.Response:
     reply = await service_of(request).record_case_number(
         request.match_info["window"], number, actor=actor, key=key
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @allow("manager")
@@ -161,7 +148,7 @@ async def rating_override(request: web.Request) -> web.Response:
     reply = await service_of(request).waive_rating(
         request.match_info["window"], reason, actor=actor, key=key
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 def add_routes(app: web.Application) -> None:

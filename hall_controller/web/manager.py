@@ -8,10 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from hall_controller.figures import HallWatch
-from hall_controller.services import Reply
 
 from .access import allow
-from .context import SERVICE_KEY, json_response, kiosks_of, service_of
+from .context import SERVICE_KEY, json_response, kiosks_of, reply_response, service_of
 from .openapi import (
     _NINT,
     _NSTR,
@@ -50,10 +49,6 @@ POLICY_FIELDS = (
 )
 
 
-def _reply(reply: Reply) -> web.Response:
-    return json_response(reply.body, reply.status)
-
-
 def _reason(body: dict[str, Any]) -> str:
     """The reason a manager gives: required, so the audit trail says why."""
     reason = optional_str(body, "reason", max_len=REASON_MAX)
@@ -89,7 +84,7 @@ async def prioritise(request: web.Request) -> web.Response:
     reply = await service_of(request).prioritise(
         request.match_info["ticket"], priority, _reason(body), actor=actor, key=key
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 # ----------------------------------------------------------------- the policy
@@ -110,7 +105,7 @@ async def put_policy(request: web.Request) -> web.Response:
     reason = _reason(body)
     changes = {name: value for name, value in body.items() if name != "reason"}
     reply = await service_of(request).change_policy(changes, reason, actor=actor, key=key)
-    return _reply(reply)
+    return reply_response(reply)
 
 
 # ----------------------------------------------------------------- figures and alerts

@@ -11,6 +11,7 @@ from hall_controller.technician import LOG_LEVELS, LOG_LIMIT, MAX_PROFILE_CHARS,
 
 from .access import allow
 from .broadcast import dumps
+from .context import only_parameters, query_int
 from .openapi import _errors, _html, _json, _obj, _path_param, _ref
 from .pages import page
 from .validation import BadRequest, actor_of, did_you_mean, json_object, required_str
@@ -91,22 +92,15 @@ async def put_profile(request: web.Request) -> web.Response:
 @allow("technician")
 async def get_log(request: web.Request) -> web.Response:
     """The controller's recent log lines, newest last: ?limit=1..500&level=warning."""
-    unknown = [k for k in request.query if k not in _LOG_PARAMETERS]
-    if unknown:
-        name = unknown[0]
-        raise BadRequest(
-            f'unknown parameter "{name}"{did_you_mean(name, _LOG_PARAMETERS)}', field=name
-        )
-    raw = request.query.get("limit", "200")
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= LOG_LIMIT:
-        raise BadRequest(f"limit must be an integer from 1 to {LOG_LIMIT}", field="limit")
+    only_parameters(request, _LOG_PARAMETERS)
+    limit = query_int(request, "limit", 200, 1, LOG_LIMIT)
     level = request.query.get("level", "debug")
     if level not in LOG_LEVELS:
         raise BadRequest(
             f"level must be one of {', '.join(LOG_LEVELS)}{did_you_mean(level, LOG_LEVELS)}",
             field="level",
         )
-    return _reply(_technician(request).log_lines(limit=int(raw), level=level))
+    return _reply(_technician(request).log_lines(limit=limit, level=level))
 
 
 def add_routes(app: web.Application) -> None:
