@@ -428,9 +428,12 @@ class AccessControl:
         """One clerk per window and one window per clerk: earlier sessions there end."""
         if new.role != "staff":
             return
-        for old in list(self._sessions.values()):
-            if old.role == "staff" and (old.window == new.window or old.account == new.account):
-                await self._end(old, "replaced")
+        replaced = [
+            old
+            for old in self._sessions.values()
+            if old.role == "staff" and (old.window == new.window or old.account == new.account)
+        ]
+        await self._end(replaced, "replaced")
 
     # ----------------------------------------------------------------- checking requests
 
@@ -478,7 +481,7 @@ class AccessControl:
         session = self._sessions.get(_session_hash(token))
         if session is None:
             return False
-        await self._end(session, "signed out")
+        await self._end([session], "signed out")
         return True
 
     # ----------------------------------------------------------------- internals
@@ -512,29 +515,33 @@ class AccessControl:
             and (account.windows is None or session.window in account.windows)
         )
 
-    async def _end(self, session: Session, reason: str) -> None:
-        if self._sessions.pop(session.token_hash, None) is None:
+    async def _end(self, sessions: list[Session], reason: str) -> None:
+        """End these sessions: the sessions file written once, then each end in the trail."""
+        ended = [s for s in sessions if self._sessions.pop(s.token_hash, None) is not None]
+        if not ended:
             return
         await self._save()
-        await self._service.record_access(
-            lambda at: SignedOut(
-                at=at,
-                actor=self._principal(session).actor,
-                account=session.account,
-                role=session.role,
-                window=session.window,
-                kiosk=session.kiosk,
-                reason=reason,
-            )
+        for session in ended:
+            await self._service.record_access(self._signed_out(session, reason))
+            log.info("signed_out", account=session.account, role=session.role, reason=reason)
+
+    def _signed_out(self, session: Session, reason: str) -> Callable[[float], SignedOut]:
+        """The audit record of this session's end, for the moment it is recorded."""
+        return lambda at: SignedOut(
+            at=at,
+            actor=self._principal(session).actor,
+            account=session.account,
+            role=session.role,
+            window=session.window,
+            kiosk=session.kiosk,
+            reason=reason,
         )
-        log.info("signed_out", account=session.account, role=session.role, reason=reason)
 
     async def sweep(self) -> int:
         """End every expired or idle session in the audit trail; how many ended."""
         now = self._clock()
         ended = [s for s in self._sessions.values() if not self._still_valid(s, now)]
-        for session in ended:
-            await self._end(session, "expired")
+        await self._end(ended, "expired")
         return len(ended)
 
     async def _sweep_forever(self) -> None:
