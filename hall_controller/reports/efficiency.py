@@ -443,7 +443,6 @@ class _Day:
     no_show: int = 0
     waits: list[tuple[float, float]] = field(default_factory=list)
     theme_of: dict[str, str] = field(default_factory=dict)  # a ticket's theme before a transfer
-    called: set[str] = field(default_factory=set)
     # Each ticket's latest call: the window and the clerk signed in there at that moment.
     caller: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -542,9 +541,8 @@ class _EfficiencyFold:
         today.caller[ticket.id] = (event.window, clerk)
         for desk in self._desks(hall, ticket.id, event.window):
             desk.calls += 1
-        if ticket.id in today.called:
+        if ticket.calls > 1:  # observed after the call is applied: this is not its first
             return  # called again (after a hold or a transfer): the wait was its first call's
-        today.called.add(ticket.id)
         limit = hall.policy.max_wait_s(self.config.theme(ticket.theme), ticket.priority is not None)
         wait = (event.at - ticket.arrival_at, limit)
         self.waits[ticket.theme].append(wait)
