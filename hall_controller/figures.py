@@ -128,6 +128,17 @@ def _counts(tickets: list[Ticket]) -> dict[str, int]:
     }
 
 
+@dataclass(slots=True)
+class _WaitState:
+    """A theme's tickets near or past their maximum wait, and the one furthest along."""
+
+    share: float  # its wait as a share of its maximum
+    ticket: Ticket
+    limit: float
+    near: int = 0
+    over: int = 0
+
+
 class HallWatch:
     """The manager tablet's reads: the live hall, today's figures and the alerts."""
 
@@ -181,17 +192,12 @@ class HallWatch:
         for ticket_id in hall.book.where:
             ticket = hall.tickets[ticket_id]
             waiting.setdefault(ticket.theme, []).append(ticket)
+        states = self._wait_states(hall, now)
         for theme in self.service.config.themes:
             tickets = waiting[theme.id]
             oldest = min(tickets, key=lambda t: (t.arrival_at, t.id)) if tickets else None
-            over = near = 0
-            for ticket in tickets:
-                limit = policy.max_wait_s(theme, ticket.priority is not None)
-                waited = now - ticket.arrival_at
-                if waited >= limit:
-                    over += 1
-                elif waited >= WAIT_WARNING_SHARE * limit:
-                    near += 1
+            state = states.get(theme.id)
+            near, over = (state.near, state.over) if state is not None else (0, 0)
             out.append(
                 {
                     "id": theme.id,
@@ -353,10 +359,10 @@ class HallWatch:
             )
         return out
 
-    def _wait_alerts(self, hall: Hall, now: float) -> list[dict[str, Any]]:
-        """One alert per theme: its ticket furthest past (or nearest to) its maximum wait."""
-        worst: dict[str, tuple[float, Ticket, float]] = {}  # theme -> (share of limit, ...)
-        counts: Counter[tuple[str, str]] = Counter()
+    def _wait_states(self, hall: Hall, now: float) -> dict[str, _WaitState]:
+        """Per theme with a ticket at WAIT_WARNING_SHARE of its maximum wait or more: how many
+        are near it and past it, and the one furthest along."""
+        states: dict[str, _WaitState] = {}
         for ticket_id in hall.book.where:
             ticket = hall.tickets[ticket_id]
             theme = self.service.config.theme(ticket.theme)
@@ -364,16 +370,27 @@ class HallWatch:
             share = (now - ticket.arrival_at) / limit if limit > 0 else math.inf
             if share < WAIT_WARNING_SHARE:
                 continue
-            counts[(ticket.theme, "over" if share >= 1 else "near")] += 1
-            if ticket.theme not in worst or share > worst[ticket.theme][0]:
-                worst[ticket.theme] = (share, ticket, limit)
+            state = states.get(ticket.theme)
+            if state is None:
+                state = states[ticket.theme] = _WaitState(share, ticket, limit)
+            elif share > state.share:
+                state.share, state.ticket, state.limit = share, ticket, limit
+            if share >= 1:
+                state.over += 1
+            else:
+                state.near += 1
+        return states
+
+    def _wait_alerts(self, hall: Hall, now: float) -> list[dict[str, Any]]:
+        """One alert per theme: its ticket furthest past (or nearest to) its maximum wait."""
         out = []
-        for theme_id, (share, ticket, limit) in worst.items():
+        for theme_id, worst in self._wait_states(hall, now).items():
+            share, ticket, limit = worst.share, worst.ticket, worst.limit
             theme = self.service.config.theme(theme_id)
             waited = round((now - ticket.arrival_at) / 60)
             target = round(limit / 60)
             if share >= 1:
-                n = counts[(theme_id, "over")]
+                n = worst.over
                 level, state = "critical", "over"
                 zh = (
                     f"{theme.name_zh}：{n} 人等候超过目标，{ticket.number} 已等 {waited} 分钟"
@@ -384,7 +401,7 @@ class HallWatch:
                     f"{waited} min (target {target} min)"
                 )
             else:
-                n = counts[(theme_id, "near")]
+                n = worst.near
                 level, state = "warning", "near"
                 zh = (
                     f"{theme.name_zh}：{n} 人接近等候目标，{ticket.number} 已等 {waited} 分钟"
